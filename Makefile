@@ -1,0 +1,22 @@
+# Builds every bpf/NAME.c into build/bpf/NAME.o (architecture-neutral BPF objects).
+CLANG ?= $(shell command -v clang-19 || command -v clang)
+MULTIARCH := $(shell gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -Wno-unused-function \
+	-Ibpf/include -I/usr/include/$(MULTIARCH)
+
+BPF_SOURCES := $(wildcard bpf/*.c)
+BPF_OBJECTS := $(patsubst bpf/%.c,build/bpf/%.o,$(BPF_SOURCES))
+BPF_HEADERS := $(wildcard bpf/include/xdpkit/*.h)
+
+.PHONY: all bpf clean
+all: bpf
+bpf: $(BPF_OBJECTS)
+
+build/bpf/%.o: bpf/%.c $(BPF_HEADERS) | build/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/bpf:
+	mkdir -p $@
+
+clean:
+	rm -rf build dist
