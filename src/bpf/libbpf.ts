@@ -107,6 +107,7 @@ export const RingBufferSampleFn = koffi.proto('int ring_buffer_sample_fn(void *c
 export const libbpf = {
   versionString: lib.func('const char *libbpf_version_string(void)'),
   setPrint: lib.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
+  numPossibleCpus: lib.func('int libbpf_num_possible_cpus(void)'),
 
   objectOpenFile: lib.func('bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)'),
   objectOpenMem: lib.func(
