@@ -1,0 +1,23 @@
+/** The libbpf binding: everything the rest of xdpkit needs to talk to the kernel's BPF. */
+export * from './codecs.js';
+export * from './errors.js';
+export { programInfo, programInfoById, mapInfo, linkInfo, listLinkIds, listProgramIds, withProgramFd, withMapFd, withLinkFd } from './info.js';
+export type { ProgramInfo, MapInfo, LinkInfo } from './info.js';
+export { libbpfVersion } from './libbpf.js';
+export { BpfMap, possibleCpuCount, sumValues } from './map.js';
+export type { MapDescription } from './map.js';
+export { MapType, mapTypeName, isPerCpuMapType, isArrayMapType } from './map-types.js';
+export type { MapTypeName, UpdateMode } from './map-types.js';
+export { BpfObject } from './object.js';
+export type { OpenOptions, LoadOptions, ConstantValue } from './object.js';
+export { BpfProgram } from './program.js';
+export { BPFFS_ROOT, XDPKIT_PIN_ROOT, interfacePinDir, bpffsMounts, ensureBpffs, pinObject, openPinnedFd, unpinPath, removeEmptyPinDirs } from './pin.js';
+export { RingBufferConsumer } from './ring-buffer.js';
+export { enableRunTimeStats, runTimeStatsSysctlEnabled } from './run-stats.js';
+export { testRun, xdpContext } from './test-run.js';
+export type { TestRunOptions, TestRunResult } from './test-run.js';
+export { trimVerifierLog, verifierComplaint } from './verifier-log.js';
+export { attachXdp, closeLinkFd, detachXdp, queryXdp, replaceXdp } from './xdp.js';
+export type { AttachOptions, AttachResult, XdpAttachment, XdpMode, XdpModeRequest, XdpTarget } from './xdp.js';
+export { XdpAction, XDP_ACTION_NAMES, xdpActionName, parseXdpAction } from './xdp-action.js';
+export type { XdpActionName } from './xdp-action.js';
