@@ -8,15 +8,23 @@ BPF_SOURCES := $(wildcard bpf/*.c)
 BPF_OBJECTS := $(patsubst bpf/%.c,build/bpf/%.o,$(BPF_SOURCES))
 BPF_HEADERS := $(wildcard bpf/include/xdpkit/*.h)
 
+# Test fixtures: test/fixtures/GROUP/NAME.c → build/fixtures/GROUP/NAME.o
+FIXTURE_SOURCES := $(wildcard test/fixtures/*/*.c)
+FIXTURE_OBJECTS := $(patsubst test/fixtures/%.c,build/fixtures/%.o,$(FIXTURE_SOURCES))
+
 .PHONY: all bpf clean
 all: bpf
-bpf: $(BPF_OBJECTS)
+bpf: $(BPF_OBJECTS) $(FIXTURE_OBJECTS)
 
 build/bpf/%.o: bpf/%.c $(BPF_HEADERS) | build/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 build/bpf:
 	mkdir -p $@
+
+build/fixtures/%.o: test/fixtures/%.c $(BPF_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 clean:
 	rm -rf build dist

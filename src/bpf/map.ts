@@ -308,6 +308,9 @@ export class BpfMap<K = Buffer, V = Buffer> {
 
   private updateError(rc: number, doing: string): XdpkitError {
     const { maxEntries, type } = this.description;
+    if ((-rc === 7 /* E2BIG */ || -rc === ENOENT) && isArrayMapType(type)) {
+      return new InvalidArgumentError(`${doing}: index out of range (0..${maxEntries - 1})`, { errno: -rc });
+    }
     if (-rc === 7 /* E2BIG */) {
       return new MapFullError(`${doing}: the map is full (${maxEntries} entries)`, {
         errno: 7,
@@ -315,9 +318,6 @@ export class BpfMap<K = Buffer, V = Buffer> {
       });
     }
     if (-rc === 17 /* EEXIST */) return new BusyError(`${doing}: the key already exists`, { errno: 17, hint: "use mode 'any' to overwrite" });
-    if (-rc === ENOENT && isArrayMapType(type)) {
-      return new InvalidArgumentError(`${doing}: index out of range (0..${maxEntries - 1})`, { errno: ENOENT });
-    }
     return errorFromErrno(doing, rc);
   }
 
