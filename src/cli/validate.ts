@@ -86,8 +86,9 @@ export function parsePortRange(value: string, option = '--ports'): PortRange {
   return check(portRangeSchema, value, option, `give ${option} a port (80) or a range (1024-2047) within 0-65535`);
 }
 
+// The input is digits only, so int() can fail only on size (it also demands a safe integer).
 export const positiveIntSchema = decimalInteger.pipe(
-  z.number().int().positive({ error: 'must be at least 1' }).max(Number.MAX_SAFE_INTEGER, { error: 'too large' }),
+  z.number().int({ error: 'too large' }).positive({ error: 'must be at least 1' }),
 );
 
 export function parsePositiveInt(value: string, option: string): number {
