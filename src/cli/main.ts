@@ -53,15 +53,16 @@ function commandPath(command: Command): string {
   return names.join(' ');
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the program; an error becomes the printed report and exit status 1 or 2. */
+async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   let parsing = true;
   program.hook('preAction', () => {
     parsing = false;
   });
   try {
+    // A command that ran but found problems (doctor) sets process.exitCode itself.
     await program.parseAsync(argv);
-    return 0;
   } catch (error) {
     // Parsing may have stopped before the global options were read: fall back to the words
     // before any "--" (after it, "--json" would be an argument, not the option).
@@ -70,8 +71,8 @@ async function main(argv: string[]): Promise<number> {
     const words = argv.slice(2, end === -1 ? undefined : end);
     const json = parsed.json === true || words.includes('--json');
     const debug = parsed.debug === true || words.includes('--debug');
-    return reportError(error, { json, debug, parsing });
+    process.exitCode = reportError(error, { json, debug, parsing });
   }
 }
 
-process.exitCode = await main(process.argv);
+await main(process.argv);
