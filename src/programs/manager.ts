@@ -1,0 +1,193 @@
+/**
+ * The program lifecycle on an interface, as the CLI and the demo use it: open a built-in or a
+ * user's object, set constants, load, configure maps, attach (link pinned so the program
+ * outlives this process), remember it; and the reverse. The order matters: every step that can
+ * fail happens before the attach, so a failed load leaves the interface exactly as it was.
+ */
+import { resolve as resolvePath } from 'node:path';
+import {
+  attachXdp,
+  BpfObject,
+  closeLinkFd,
+  detachXdp,
+  interfacePinDir,
+  pinObject,
+  queryXdp,
+  removeEmptyPinDirs,
+  unpinPath,
+  type AttachResult,
+  type ConstantValue,
+  type XdpAttachment,
+  type XdpModeRequest,
+  type XdpTarget,
+} from '../bpf/index.js';
+import { builtinProgram, isBuiltinName } from './catalogue.js';
+import { listRecords, readRecord, removeRecord, writeRecord, type ProgramRecord } from './records.js';
+import { resolveTarget } from './target.js';
+
+export interface LoadRequest {
+  ifname: string;
+  /** A built-in program name (pass, drop_udp, …) or the path of an object file. */
+  program: string;
+  /** Program name or ELF section, when the object holds several. */
+  section?: string;
+  mode: XdpModeRequest;
+  force?: boolean;
+  /** Also pin the program's maps under the interface's pin directory. */
+  pinMaps?: boolean;
+  constants?: Record<string, ConstantValue>;
+  logLevel?: 0 | 1 | 2;
+  /** Map writes to make after load and before attach (built-in options such as ports). */
+  configure?: (object: BpfObject) => void;
+}
+
+export interface LoadOutcome {
+  record: ProgramRecord;
+  attach: AttachResult;
+  verifierLog: string;
+}
+
+/** Where an object comes from: a built-in's file and program, or the user's file. */
+function locate(program: string, section?: string): { object: string; program?: string; builtin?: string } {
+  if (isBuiltinName(program)) {
+    const builtin = builtinProgram(program);
+    return { object: builtin.object, program: section ?? builtin.program, builtin: builtin.name };
+  }
+  return { object: resolvePath(program), ...(section ? { program: section } : {}) };
+}
+
+export function loadOnInterface(request: LoadRequest): LoadOutcome {
+  const target = resolveTarget(request.ifname);
+  const source = locate(request.program, request.section);
+  const object = BpfObject.open(source.object);
+  try {
+    const program = source.program ? object.program(source.program) : object.soleProgram();
+    object.setConstants(request.constants ?? {});
+    object.load(request.logLevel ? { logLevel: request.logLevel } : {});
+    request.configure?.(object);
+
+    const attach = attachXdp(target, program.fd, { mode: request.mode, force: request.force ?? false });
+    const pinDir = interfacePinDir(target.name);
+    try {
+      if (attach.linkFd !== undefined) pinLink(attach.linkFd, `${pinDir}/link`);
+      const pinnedMaps = request.pinMaps ? pinMaps(object, `${pinDir}/maps`) : {};
+      const record: ProgramRecord = {
+        ifname: target.name,
+        ifindex: target.ifindex,
+        programId: attach.programId,
+        programName: program.name,
+        ...(source.builtin ? { builtin: source.builtin } : {}),
+        object: source.object,
+        section: program.section,
+        mode: attach.mode,
+        via: attach.via,
+        pinDir,
+        pinnedMaps,
+        constants: Object.fromEntries(Object.entries(request.constants ?? {}).map(([k, v]) => [k, String(v)])),
+        loadedAt: new Date().toISOString(),
+      };
+      writeRecord(record);
+      return { record, attach, verifierLog: program.verifierLog };
+    } catch (error) {
+      // Pinning failed after the attach: take the new program off again rather than leave a
+      // half-managed attachment (a replaced program cannot be brought back, so say so).
+      if (!attach.replaced) detachXdp(target);
+      throw error;
+    }
+  } finally {
+    // The attachment (and pins) hold the program and maps; the object's own fds can go.
+    object.close();
+  }
+}
+
+/** A pinned link survives this process; an existing pin (an atomic replace) is already right. */
+function pinLink(linkFd: number, path: string): void {
+  try {
+    unpinPath(path);
+    pinObject(linkFd, path, 'XDP link');
+  } finally {
+    closeLinkFd(linkFd);
+  }
+}
+
+function pinMaps(object: BpfObject, dir: string): Record<string, string> {
+  const pinned: Record<string, string> = {};
+  for (const name of object.userMapNames()) {
+    const path = `${dir}/${name}`;
+    unpinPath(path);
+    object.map(name).pin(path);
+    pinned[name] = path;
+  }
+  return pinned;
+}
+
+export interface UnloadOutcome {
+  ifname: string;
+  removed: XdpAttachment[];
+  managed: boolean;
+}
+
+/** Detaches whatever XDP program the interface has and removes xdpkit's pins and record. */
+export function unloadFromInterface(ifname: string): UnloadOutcome {
+  const target = resolveTarget(ifname);
+  const record = managedRecord(target);
+  const removed = detachXdp(target);
+  cleanUpPins(target.name, record);
+  return { ifname: target.name, removed, managed: record !== undefined };
+}
+
+function cleanUpPins(ifname: string, record: ProgramRecord | undefined): void {
+  const pinDir = record?.pinDir ?? interfacePinDir(ifname);
+  unpinPath(`${pinDir}/link`);
+  for (const path of Object.values(record?.pinnedMaps ?? {})) unpinPath(path);
+  removeEmptyPinDirs(`${pinDir}/maps`);
+  removeEmptyPinDirs(pinDir);
+  removeRecord(ifname);
+}
+
+/** The record for the program on `target`, if xdpkit attached the program running there now. */
+export function managedRecord(target: XdpTarget): ProgramRecord | undefined {
+  const record = readRecord(target.name);
+  if (!record || record.ifindex !== target.ifindex) return undefined;
+  const attached = queryXdp(target).map((a) => a.programId);
+  return attached.includes(record.programId) ? record : undefined;
+}
+
+export interface InterfaceStatus {
+  ifname: string;
+  ifindex: number;
+  attachments: (XdpAttachment & { managed: boolean; builtin?: string; object?: string })[];
+}
+
+/** XDP status of one interface. */
+export function interfaceStatus(ifname: string): InterfaceStatus {
+  const target = resolveTarget(ifname);
+  return statusOf(target);
+}
+
+export function statusOf(target: XdpTarget): InterfaceStatus {
+  const record = readRecord(target.name);
+  const attachments = queryXdp(target).map((a) => {
+    const ours = record !== undefined && record.ifindex === target.ifindex && record.programId === a.programId;
+    return { ...a, managed: ours, ...(ours && record.builtin ? { builtin: record.builtin } : {}), ...(ours ? { object: record.object } : {}) };
+  });
+  return { ifname: target.name, ifindex: target.ifindex, attachments };
+}
+
+/** Records whose program is gone (detached by someone else): their pins are cleaned up. */
+export function pruneStaleRecords(): string[] {
+  const pruned: string[] = [];
+  for (const record of listRecords()) {
+    let target: XdpTarget | undefined;
+    try {
+      target = resolveTarget(record.ifname);
+    } catch {
+      target = undefined;
+    }
+    if (!target || !managedRecord(target)) {
+      cleanUpPins(record.ifname, record);
+      pruned.push(record.ifname);
+    }
+  }
+  return pruned;
+}
