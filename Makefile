@@ -11,6 +11,8 @@ BPF_HEADERS := $(wildcard bpf/include/xdpkit/*.h)
 # Test fixtures: test/fixtures/GROUP/NAME.c → build/fixtures/GROUP/NAME.o
 FIXTURE_SOURCES := $(wildcard test/fixtures/*/*.c)
 FIXTURE_OBJECTS := $(patsubst test/fixtures/%.c,build/fixtures/%.o,$(FIXTURE_SOURCES))
+# Build-time variants of a fixture: the seed drop-UDP program restricted to port 53.
+FIXTURE_OBJECTS += build/fixtures/seed/xdp_drop_udp_53.o
 
 .PHONY: all bpf clean
 all: bpf
@@ -25,6 +27,10 @@ build/bpf:
 build/fixtures/%.o: test/fixtures/%.c $(BPF_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+build/fixtures/seed/xdp_drop_udp_53.o: test/fixtures/seed/xdp_drop_udp.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -DMATCH_PORT_53 -c $< -o $@
 
 clean:
 	rm -rf build dist
