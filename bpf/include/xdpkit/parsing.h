@@ -174,59 +174,93 @@ static __always_inline int xdpkit_is_ipv6_ext(__u8 nexthdr)
 
 /* Walks IPv6 extension headers (hop-by-hop, routing, destination options, fragment, AH), at
  * most XDPKIT_MAX_IPV6_EXT_HEADERS of them. On entry *nexthdr is the fixed header's next
- * header; on success it is the upper-layer protocol and the cursor points at that header.
- * *ext_len receives the bytes of extension headers walked (also on failure). A non-first
- * fragment stops the walk right after its fragment header: *nexthdr is then the fragment
- * header's next header and there is no upper-layer header to read. ESP and "no next
- * header" end the walk as upper-layer protocols. */
+ * header; on success it is the upper-layer protocol, the cursor points at that header and
+ * *ext_len holds the bytes of extension headers walked. A non-first fragment stops the walk
+ * right after its fragment header: *nexthdr is then the fragment header's next header and
+ * there is no upper-layer header to read. ESP and "no next header" end the walk as
+ * upper-layer protocols.
+ *
+ * Verifier cost: each header is read at base + offset, and the offset goes through an opaque
+ * mask (a no-op: a chain of headers is shorter than the mask) before every use. The verifier
+ * then sees the same bounded offset whichever kinds of headers came before, and prunes the
+ * paths as equal instead of exploring every combination: verification grows linearly with
+ * XDPKIT_MAX_IPV6_EXT_HEADERS instead of exponentially (reflect: 151k instructions processed
+ * with plain pointer advances, 31k with this). */
+#define XDPKIT_IPV6_EXT_OFF_MASK 0x7fff
+_Static_assert(XDPKIT_MAX_IPV6_EXT_HEADERS * 2048 <= XDPKIT_IPV6_EXT_OFF_MASK,
+	       "XDPKIT_MAX_IPV6_EXT_HEADERS too large for XDPKIT_IPV6_EXT_OFF_MASK");
+
 static __always_inline int xdpkit_parse_ipv6_ext(struct hdr_cursor *c, __u8 *nexthdr,
 						 struct xdpkit_frag_info *frag, __u32 *ext_len)
 {
-	*ext_len = 0;
+	int ret = XDPKIT_PARSE_UNSUPPORTED;
+	void *base = c->pos;
+	__u8 nh = *nexthdr;
+	__u32 off = 0;
+
 #pragma unroll
 	for (int i = 0; i < XDPKIT_MAX_IPV6_EXT_HEADERS; i++) {
-		__u8 next = *nexthdr;
+		void *pos;
 
-		if (!xdpkit_is_ipv6_ext(next))
-			return XDPKIT_PARSE_OK;
+		if (!xdpkit_is_ipv6_ext(nh)) {
+			ret = XDPKIT_PARSE_OK;
+			break;
+		}
+		barrier_var(off);
+		off &= XDPKIT_IPV6_EXT_OFF_MASK;
+		pos = base + off;
 
-		if (next == XDPKIT_NEXTHDR_FRAGMENT) {
-			struct xdpkit_ipv6_frag_hdr *fh = c->pos;
+		if (nh == XDPKIT_NEXTHDR_FRAGMENT) {
+			struct xdpkit_ipv6_frag_hdr *fh = pos;
 			__u16 frag_off;
 
-			if ((void *)(fh + 1) > c->end)
-				return XDPKIT_PARSE_TRUNCATED;
-			c->pos = fh + 1;
-			*ext_len += sizeof(*fh);
-			*nexthdr = fh->nexthdr;
+			if ((void *)(fh + 1) > c->end) {
+				ret = XDPKIT_PARSE_TRUNCATED;
+				break;
+			}
+			off += sizeof(*fh);
+			nh = fh->nexthdr;
 			frag_off = bpf_ntohs(fh->frag_off);
 			frag->is_fragment = (frag_off & (XDPKIT_IP6_MF | XDPKIT_IP6_OFFSET)) != 0;
 			frag->is_first = frag->is_fragment && (frag_off & XDPKIT_IP6_OFFSET) == 0;
-			if (frag->is_fragment && !frag->is_first)
-				return XDPKIT_PARSE_OK;
+			if (frag->is_fragment && !frag->is_first) {
+				ret = XDPKIT_PARSE_OK;
+				break;
+			}
 			continue;
 		}
 
 		/* Hop-by-hop, routing, destination options: length in 8-octet units, not counting
 		 * the first 8. AH: length in 4-octet units, not counting the first 2. */
-		struct ipv6_opt_hdr *oh = c->pos;
+		struct ipv6_opt_hdr *oh = pos;
 		__u32 len;
 
-		if ((void *)(oh + 1) > c->end)
-			return XDPKIT_PARSE_TRUNCATED;
-		if (next == XDPKIT_NEXTHDR_AUTH)
+		if ((void *)(oh + 1) > c->end) {
+			ret = XDPKIT_PARSE_TRUNCATED;
+			break;
+		}
+		if (nh == XDPKIT_NEXTHDR_AUTH)
 			len = ((__u32)oh->hdrlen + 2) * 4;
 		else
 			len = ((__u32)oh->hdrlen + 1) * 8;
-		if (c->pos + len > c->end)
-			return XDPKIT_PARSE_TRUNCATED;
-		*nexthdr = oh->nexthdr;
-		c->pos += len;
-		*ext_len += len;
+		if (pos + len > c->end) {
+			ret = XDPKIT_PARSE_TRUNCATED;
+			break;
+		}
+		nh = oh->nexthdr;
+		off += len;
 	}
-	if (xdpkit_is_ipv6_ext(*nexthdr))
-		return XDPKIT_PARSE_UNSUPPORTED;
-	return XDPKIT_PARSE_OK;
+	/* All XDPKIT_MAX_IPV6_EXT_HEADERS walked: fine if an upper-layer header comes next. */
+	if (ret == XDPKIT_PARSE_UNSUPPORTED && !xdpkit_is_ipv6_ext(nh))
+		ret = XDPKIT_PARSE_OK;
+
+	*nexthdr = nh;
+	barrier_var(off);
+	off &= XDPKIT_IPV6_EXT_OFF_MASK;
+	*ext_len = off;
+	if (ret == XDPKIT_PARSE_OK)
+		c->pos = base + off;
+	return ret;
 }
 
 /* TCP header including options: rejects a data offset < 5, needs doff * 4 bytes present. */
