@@ -19,5 +19,5 @@ export type { TestRunOptions, TestRunResult } from './test-run.js';
 export { trimVerifierLog, verifierComplaint } from './verifier-log.js';
 export { attachXdp, closeLinkFd, detachXdp, queryXdp, replaceXdp } from './xdp.js';
 export type { AttachOptions, AttachResult, XdpAttachment, XdpMode, XdpModeRequest, XdpTarget } from './xdp.js';
-export { XdpAction, XDP_ACTION_NAMES, xdpActionName, parseXdpAction } from './xdp-action.js';
+export { XdpAction, XDP_ACTION_NAMES, xdpActionName } from './xdp-action.js';
 export type { XdpActionName } from './xdp-action.js';

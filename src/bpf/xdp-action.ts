@@ -6,10 +6,3 @@ export const XDP_ACTION_NAMES: readonly XdpActionName[] = ['aborted', 'drop', 'p
 export function xdpActionName(code: number): string {
   return XDP_ACTION_NAMES[code] ?? `unknown(${code})`;
 }
-
-export function parseXdpAction(text: string): number {
-  const name = text.toLowerCase().replace(/^xdp_/, '');
-  const code = (XdpAction as Record<string, number>)[name];
-  if (code === undefined) throw new Error(`"${text}" is not an XDP action (one of ${XDP_ACTION_NAMES.join(', ')})`);
-  return code;
-}

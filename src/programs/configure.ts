@@ -7,10 +7,10 @@ import {
   BpfObject,
   bytes,
   InvalidArgumentError,
-  parseXdpAction,
   struct,
   u32,
   u8,
+  XdpAction,
   type ConstantValue,
 } from '../bpf/index.js';
 import { resolveTarget } from './target.js';
@@ -76,11 +76,15 @@ function dropUdpSetup(ports: number[] | undefined): BuiltinSetup {
 function redirectSetup(target: string | undefined, fallback: string | undefined): BuiltinSetup {
   const constants: Record<string, ConstantValue> = {};
   if (fallback !== undefined) {
-    try {
-      constants.fallback_action = parseXdpAction(fallback);
-    } catch (error) {
-      throw new InvalidArgumentError(`invalid --fallback: ${(error as Error).message}`, { hint: 'use --fallback pass or --fallback drop' });
+    // redirect itself makes no sense as the verdict for "nowhere to redirect to".
+    const allowed: Record<string, number> = { aborted: XdpAction.aborted, drop: XdpAction.drop, pass: XdpAction.pass, tx: XdpAction.tx };
+    const action = allowed[fallback.toLowerCase()];
+    if (action === undefined) {
+      throw new InvalidArgumentError(`invalid --fallback ${JSON.stringify(fallback)}: expected pass, drop, tx or aborted`, {
+        hint: 'use --fallback pass (hand the packet to the stack) or --fallback drop',
+      });
     }
+    constants.fallback_action = action;
   }
   return {
     constants,
