@@ -6,11 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { mapCommand } from './commands/map.js';
+import { progCommand, statusCommand } from './commands/prog.js';
+import { redirectCommand } from './commands/redirect.js';
+import { statsCommand } from './commands/stats.js';
 import { traceCommand } from './commands/trace.js';
 import type { CommandGroup, GlobalOptions } from './context.js';
 import { reportError, UsageError } from './errors.js';
 
-const GROUPS: CommandGroup[] = [traceCommand];
+const GROUPS: CommandGroup[] = [progCommand, statusCommand, statsCommand, mapCommand, redirectCommand, traceCommand];
 
 function packageVersion(): string {
   // Two levels up from both src/cli/main.ts (tsx) and dist/cli/main.js (built).
