@@ -59,6 +59,11 @@ function commandPath(command: Command): string {
 
 /** Runs the program; an error becomes the printed report and exit status 1 or 2. */
 async function main(argv: string[]): Promise<void> {
+  // `xdpkit map dump … | head`: the reader left, which is a normal end, not a crash.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   const program = buildProgram();
   let parsing = true;
   program.hook('preAction', () => {

@@ -4,11 +4,16 @@
  * anything else as hex bytes.
  */
 import { Command } from 'commander';
-import { type BpfMap, InvalidArgumentError, NotFoundError, type UpdateMode } from '../../bpf/index.js';
+import { type BpfMap, InvalidArgumentError, isArrayMapType, NotFoundError, type UpdateMode } from '../../bpf/index.js';
 import { attachedProgram, pickMap, withProgramMaps } from '../../programs/attached.js';
 import { typedView } from '../../programs/map-codecs.js';
 import { type Output, outputFor, toJson } from '../output.js';
 import { argParser, parseInterfaceName } from '../validate.js';
+
+interface DumpOptions {
+  perCpu?: boolean;
+  all?: boolean;
+}
 
 const ifaceArgument = ['<iface>', 'interface whose XDP program owns the map'] as const;
 const mapArgument = ['<map>', 'map name or id (see xdpkit map list IFACE)'] as const;
@@ -27,9 +32,8 @@ export function mapCommand(): Command {
       .argument(...ifaceArgument, argParser(parseInterfaceName, 'interface'))
       .argument(...mapArgument)
       .option('--per-cpu', 'show per-CPU values instead of sums')
-      .action((ifname: string, name: string, options: { perCpu?: boolean }, command: Command) =>
-        runDump(ifname, name, options.perCpu ?? false, outputFor(command)),
-      ),
+      .option('--all', 'also show all-zero entries of array maps')
+      .action((ifname: string, name: string, options: DumpOptions, command: Command) => runDump(ifname, name, options, outputFor(command))),
   );
   map.addCommand(
     new Command('get')
@@ -103,16 +107,31 @@ function runList(ifname: string, out: Output): void {
   });
 }
 
-function runDump(ifname: string, name: string, perCpu: boolean, out: Output): void {
-  const entries = withMap(ifname, name, (map) => {
-    const keys = [...map.keys()];
-    if (!map.isPerCpu) return keys.map((key) => ({ key, value: map.get(key) }));
-    return keys.map((key) => ({ key, value: perCpu ? map.getPerCpu(key) : map.getSummed(key) }));
+function runDump(ifname: string, name: string, options: DumpOptions, out: Output): void {
+  const { entries, hidden } = withMap(ifname, name, (map) => {
+    const all = [...map.keys()].map((key) => ({
+      key,
+      value: !map.isPerCpu ? map.get(key) : options.perCpu ? map.getPerCpu(key) : map.getSummed(key),
+    }));
+    // Empty DEVMAP/CPUMAP slots iterate but have no value; zeroed array slots are noise.
+    const present = all.filter((e) => e.value !== undefined);
+    const shown = options.all || !isArrayMapType(map.description.type) ? present : present.filter((e) => !isZero(e.value));
+    return { entries: shown, hidden: present.length - shown.length };
   });
   out.result(entries, () => {
     if (entries.length === 0) out.line('(empty)');
     for (const { key, value } of entries) out.line(`${show(key)}: ${show(value)}`);
+    if (hidden > 0) out.note(`${hidden} all-zero entries hidden (--all shows them)`);
   });
+}
+
+/** Whether a decoded value is all zeros (numbers, bigints, hex text, arrays, structs). */
+function isZero(value: unknown): boolean {
+  if (typeof value === 'number' || typeof value === 'bigint') return value == 0;
+  if (typeof value === 'string') return /^[0\s]*$/.test(value);
+  if (Array.isArray(value)) return value.every(isZero);
+  if (value !== null && typeof value === 'object') return Object.values(value).every(isZero);
+  return false;
 }
 
 function runGet(ifname: string, name: string, keyText: string, out: Output): void {
