@@ -238,8 +238,8 @@ export class BpfObject {
     if (-rc === 1) {
       return new PermissionDeniedError(`loading ${this.source}: permission denied`, {
         errno: 1,
+        // libbpf's own lines here (RLIMIT_MEMLOCK, "make sure your kernel supports BPF") mislead.
         hint: 'run as root (sudo xdpkit …) or grant CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON',
-        details: libbpfText || undefined,
       });
     }
     if (log && (-rc === 13 || -rc === 22 || -rc === 7)) {
