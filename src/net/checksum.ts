@@ -3,6 +3,7 @@
  * builder so tests and checks of rewritten packets (NAT, reflect) can use the same arithmetic.
  */
 import ipaddr from 'ipaddr.js';
+import { InvalidArgumentError } from '../bpf/errors.js';
 
 /** One's-complement sum of 16-bit big-endian words, not yet folded or inverted. */
 export function onesSum(data: Uint8Array, initial = 0): number {
@@ -29,6 +30,7 @@ export function internetChecksum(...chunks: Uint8Array[]): number {
 
 /** Bytes of an address string (IPv4 dotted quad or IPv6). */
 export function addressBytes(address: string): Uint8Array {
+  if (!ipaddr.isValid(address)) throw new InvalidArgumentError(`"${address}" is not an IP address`);
   return Uint8Array.from(ipaddr.parse(address).toByteArray());
 }
 
@@ -40,7 +42,7 @@ export function addressBytes(address: string): Uint8Array {
 export function pseudoHeader(src: string, dst: string, protocol: number, length: number): Buffer {
   const s = addressBytes(src);
   const d = addressBytes(dst);
-  if (s.length !== d.length) throw new RangeError(`pseudo-header: ${src} and ${dst} are of different families`);
+  if (s.length !== d.length) throw new InvalidArgumentError(`pseudo-header: ${src} and ${dst} are of different address families`);
   if (s.length === 4) {
     const b = Buffer.alloc(12);
     b.set(s, 0);

@@ -307,5 +307,9 @@ function encodeIcmp(layer: IcmpSpec, tail: Buffer, ip: Ipv4Spec | Ipv6Spec | und
  * yourself for routed packets with segments left).
  */
 function l4Checksum(ip: Ipv4Spec | Ipv6Spec, protocol: number, header: Buffer, tail: Buffer): number {
+  // Inner layers are encoded first: check the addresses here for the clearer message.
+  const family = ip.type === 'ipv4' ? 4 : 6;
+  ipBytes(ip.src, family, `${ip.type} src`);
+  ipBytes(ip.dst, family, `${ip.type} dst`);
   return internetChecksum(pseudoHeader(ip.src, ip.dst, protocol, header.length + tail.length), header, tail);
 }

@@ -26,6 +26,10 @@ export function ipBytes(address: string, family: 4 | 6, field: string): Buffer {
     throw new InvalidArgumentError(`invalid ${field} address "${address}"`, { cause });
   }
   const kind = parsed.kind() === 'ipv4' ? 4 : 6;
+  // ipaddr.js also takes "127.1" and hex forms; a test that wrote one almost surely erred.
+  if (kind === 4 && !ipaddr.IPv4.isValidFourPartDecimal(address)) {
+    throw new InvalidArgumentError(`invalid ${field} address "${address}"`, { hint: 'write IPv4 as four decimal parts: 198.18.0.1' });
+  }
   if (kind !== family) {
     throw new InvalidArgumentError(`${field} address ${address} is IPv${kind}, the header is IPv${family}`);
   }

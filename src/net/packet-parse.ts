@@ -50,6 +50,8 @@ class Parser {
   /** Where it ends by its length field; Infinity before any IP header. */
   private declaredEnd = Infinity;
   private vlanTags = 0;
+  /** Inside a first fragment: transport lengths describe the whole datagram, not this part. */
+  private fragment = false;
 
   constructor(private readonly buf: Buffer) {
     this.end = buf.length;
@@ -233,6 +235,7 @@ class Parser {
       return this.stop(`ipv4: ${layer.issue}`);
     }
     this.limit(p + totalLength, layer, 'ipv4 total length');
+    this.fragment = layer.mf || layer.fragmentOffset !== 0;
     // A later fragment carries no transport header: the rest is payload.
     if (layer.fragmentOffset !== 0) return undefined;
     return { kind: 'ip', protocol: layer.protocol };
@@ -258,6 +261,7 @@ class Parser {
       length: 40,
     };
     this.push(layer);
+    this.fragment = false;
     this.limit(p + 40 + layer.payloadLength, layer, 'ipv6 payload length');
     return { kind: 'ip', protocol: layer.nextHeader };
   }
@@ -300,6 +304,7 @@ class Parser {
       length: 8,
     };
     this.push(layer);
+    this.fragment = layer.mf || layer.fragmentOffset !== 0;
     if (layer.fragmentOffset !== 0) return undefined;
     return { kind: 'ip', protocol: layer.nextHeader };
   }
@@ -348,12 +353,13 @@ class Parser {
     };
     this.push(layer);
     // The data runs to the end of the IP packet either way; a length that disagrees is noted.
+    // In a first fragment the UDP length counts the whole datagram, so it may only be longer.
     const declared = (Number.isFinite(this.declaredEnd) ? this.declaredEnd : this.end) - p;
     if (udpLength < 8) {
       layer.issue = `UDP length ${udpLength} is below 8`;
-    } else if (udpLength !== declared) {
+    } else if (this.fragment ? udpLength < declared : udpLength !== declared) {
       layer.issue = `UDP length ${udpLength} differs from the ${declared} bytes the IP packet carries`;
-    } else if (p + udpLength > this.buf.length) {
+    } else if (!this.fragment && p + udpLength > this.buf.length) {
       // Consistent with the IP header, which already counted the missing bytes.
       layer.truncated = true;
       this.truncated = true;

@@ -205,7 +205,7 @@ export type ParsedLayer =
   | ParsedTrailer;
 
 /** A parsed layer of the given type (e.g. ParsedLayerOf<'tcp'> is ParsedTcp). */
-export type ParsedLayerOf<T extends LayerType> = Extract<ParsedLayer, { type: T }>;
+export type ParsedLayerOf<T extends LayerType> = ParsedLayer & { type: T };
 
 export interface ParsedPacket {
   layers: ParsedLayer[];
