@@ -36,6 +36,12 @@ export interface LinkOptions {
   mtu?: number;
   /** Turn GRO on or off on both ends; left at the kernel default when undefined. */
   gro?: boolean;
+  /**
+   * Checksum offload on transmit (ethtool -K tx). veth leaves TCP/UDP checksums unfinished
+   * (CHECKSUM_PARTIAL) by default, so captures and XDP programs see pseudo-header sums only;
+   * turn it off when a test checks L4 checksums on the wire.
+   */
+  txChecksumOffload?: boolean;
   /** Threaded NAPI on both ends (/sys/class/net/IF/threaded); needs GRO or XDP on veth to matter. */
   threadedNapi?: boolean;
 }
@@ -254,6 +260,7 @@ export class Testbed {
     ] as const) {
       const ip = ns === HOST ? ['ip'] : ['ip', '-n', this.netns(ns)];
       if (options.gro !== undefined) await this.exec(ns, ['ethtool', '-K', ifname, 'gro', options.gro ? 'on' : 'off']);
+      if (options.txChecksumOffload !== undefined) await this.exec(ns, ['ethtool', '-K', ifname, 'tx', options.txChecksumOffload ? 'on' : 'off']);
       await runCommand([...ip, 'link', 'set', 'dev', ifname, 'up']);
       if (withAddresses) {
         await runCommand([...ip, 'addr', 'add', `${v4}/${subnets.v4.prefix}`, 'dev', ifname]);
