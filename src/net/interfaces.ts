@@ -4,8 +4,8 @@
  * goes through a syscall on the calling thread, so inside withNetns() it answers for the
  * namespace entered; nothing reads /sys, which shows the mounter's namespace instead.
  */
-import { endianness } from 'node:os';
-import { errorFromErrno, InvalidArgumentError, NotFoundError, SystemError } from '../bpf/errors.js';
+import { constants, endianness } from 'node:os';
+import { errorFromErrno, InvalidArgumentError, NotFoundError, type XdpkitError } from '../bpf/errors.js';
 import { AF_INET, allocBytes, calls, errno, IF_NAMESIZE, readNameIndex, SIOCETHTOOL, SOCK_CLOEXEC, SOCK_DGRAM } from './libc.js';
 import { linkDetails, type LinkDetails } from './link-info.js';
 import { xdpFeatures, type XdpFeatures } from './xdp-features.js';
@@ -51,9 +51,10 @@ export function resolveInterface(nameOrIndex: string | number): InterfaceRef {
   return /^\d+$/.test(nameOrIndex) ? interfaceByIndex(Number(nameOrIndex)) : interfaceByName(nameOrIndex);
 }
 
-function notFound(what: string, code: number): NotFoundError | SystemError {
+function notFound(what: string, code: number): XdpkitError {
   // ENXIO / ENODEV are "no such device"; anything else is a real failure worth its own errno.
-  if (code !== 6 && code !== 19 && code !== 0) return errorFromErrno(`looking up ${what}`, code) as SystemError;
+  const { ENXIO, ENODEV } = constants.errno;
+  if (code !== ENXIO && code !== ENODEV && code !== 0) return errorFromErrno(`looking up ${what}`, code);
   const names = safeList().map((i) => `${i.name} (${i.ifindex})`).join(', ');
   return new NotFoundError(`${what} does not exist in this network namespace`, {
     details: names ? `interfaces here: ${names}` : undefined,
@@ -103,7 +104,7 @@ export function driverInfo(name: string): DriverInfo | undefined {
     const rc = calls.ioctl(fd, SIOCETHTOOL, 'void *', ifreq) as number;
     if (rc < 0) {
       const code = errno();
-      if (code === 95) return undefined; // EOPNOTSUPP: no ethtool ops (e.g. lo on some kernels)
+      if (code === constants.errno.EOPNOTSUPP) return undefined; // no ethtool driver info (lo, for one)
       throw errorFromErrno(`reading the driver of ${name} (ETHTOOL_GDRVINFO)`, code);
     }
     const bytes = Buffer.from(info.bytes);

@@ -5,6 +5,7 @@
  * a netlink socket opened on the moved thread always speaks for that thread's namespace.
  */
 import { NETLINK_ROUTE, NLM_F_DUMP, attrString, attrU32, attrU8, parseAttrs, readI32, readU32, withNetlink, writeI32, type NetlinkMessage } from './netlink.js';
+import { SystemError } from '../bpf/errors.js';
 import { formatMac } from './packet-fields.js';
 
 const RTM_NEWLINK = 16;
@@ -51,7 +52,7 @@ export interface LinkDetails {
 export function linkDetails(ifindex: number): LinkDetails {
   const replies = withNetlink(NETLINK_ROUTE, (socket) => socket.request(RTM_GETLINK, 0, ifinfomsg(ifindex), `reading link ${ifindex}`));
   const link = replies.map(decodeLink).find((l) => l?.ifindex === ifindex);
-  if (!link) throw new Error(`route netlink gave no RTM_NEWLINK for ifindex ${ifindex}`);
+  if (!link) throw new SystemError(`reading link ${ifindex}: route netlink sent no RTM_NEWLINK for it`);
   return link;
 }
 

@@ -15,7 +15,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { InvalidArgumentError } from '../bpf/errors.js';
 import { startCapture, type Capture, type CaptureOptions } from './capture.js';
 import { runCommand, type CommandOptions, type CommandResult } from './command.js';
-import { interfaceByName } from './interfaces.js';
+import { interfaceByName, listInterfaces } from './interfaces.js';
 import { linkDetails } from './link-info.js';
 import { withNetns, withNetnsSync } from './netns.js';
 import { linkSubnets, V4_SUBNETS } from './test-addresses.js';
@@ -248,9 +248,19 @@ export class Testbed {
     const bName = options.bName ?? this.defaultName(options.b, index, 'b');
     const place = (ns: string) => (ns === HOST ? [] : ['netns', this.netns(ns)]);
     const mtu = options.mtu === undefined ? [] : ['mtu', String(options.mtu)];
-    await runCommand(['ip', 'link', 'add', aName, ...place(options.a), ...mtu, 'type', 'veth', 'peer', 'name', bName, ...place(options.b), ...mtu]);
+    for (const [ns, ifname] of [
+      [options.a, aName],
+      [options.b, bName],
+    ] as const) {
+      // Never adopt an existing host interface: destroy() would delete it.
+      if (ns === HOST && listInterfaces().some((i) => i.name === ifname)) {
+        throw new InvalidArgumentError(`interface ${ifname} already exists here; a testbed link needs a new name`);
+      }
+    }
+    // Recorded before it exists: an interrupt while `ip` runs must still remove the host end.
     if (options.a === HOST) this.hostLinks.push(aName);
     else if (options.b === HOST) this.hostLinks.push(bName);
+    await runCommand(['ip', 'link', 'add', aName, ...place(options.a), ...mtu, 'type', 'veth', 'peer', 'name', bName, ...place(options.b), ...mtu]);
 
     const withAddresses = options.addresses ?? true;
     const ends: LinkEnd[] = [];
