@@ -11,9 +11,9 @@ import { libbpf } from './libbpf.js';
 export const BPFFS_ROOT = '/sys/fs/bpf';
 export const XDPKIT_PIN_ROOT = `${BPFFS_ROOT}/xdpkit`;
 
-/** Directory where xdpkit pins the link and maps of the program on `ifname`. */
-export function interfacePinDir(ifname: string): string {
-  return `${XDPKIT_PIN_ROOT}/${ifname}`;
+/** Directory where xdpkit pins the link and maps of the program on an interface (by its key). */
+export function interfacePinDir(interfaceKey: string): string {
+  return `${XDPKIT_PIN_ROOT}/${interfaceKey}`;
 }
 
 /** Mount points of bpffs in this mount namespace. */

@@ -22,7 +22,8 @@ import {
   type XdpTarget,
 } from '../bpf/index.js';
 import { builtinProgram, isBuiltinName } from './catalogue.js';
-import { listRecords, readRecord, removeRecord, writeRecord, type ProgramRecord } from './records.js';
+import { interfaceKey } from './interface-key.js';
+import { readRecord, removeRecord, writeRecord, type ProgramRecord } from './records.js';
 import { resolveTarget } from './target.js';
 
 export interface LoadRequest {
@@ -67,11 +68,13 @@ export function loadOnInterface(request: LoadRequest): LoadOutcome {
     request.configure?.(object);
 
     const attach = attachXdp(target, program.fd, { mode: request.mode, force: request.force ?? false });
-    const pinDir = interfacePinDir(target.name);
+    const key = interfaceKey(target.name);
+    const pinDir = interfacePinDir(key);
     try {
       if (attach.linkFd !== undefined) pinLink(attach.linkFd, `${pinDir}/link`);
       const pinnedMaps = request.pinMaps ? pinMaps(object, `${pinDir}/maps`) : {};
       const record: ProgramRecord = {
+        key,
         ifname: target.name,
         ifindex: target.ifindex,
         programId: attach.programId,
@@ -132,22 +135,22 @@ export function unloadFromInterface(ifname: string): UnloadOutcome {
   const target = resolveTarget(ifname);
   const record = managedRecord(target);
   const removed = detachXdp(target);
-  cleanUpPins(target.name, record);
+  cleanUpPins(interfaceKey(target.name), record);
   return { ifname: target.name, removed, managed: record !== undefined };
 }
 
-function cleanUpPins(ifname: string, record: ProgramRecord | undefined): void {
-  const pinDir = record?.pinDir ?? interfacePinDir(ifname);
+function cleanUpPins(key: string, record: ProgramRecord | undefined): void {
+  const pinDir = record?.pinDir ?? interfacePinDir(key);
   unpinPath(`${pinDir}/link`);
   for (const path of Object.values(record?.pinnedMaps ?? {})) unpinPath(path);
   removeEmptyPinDirs(`${pinDir}/maps`);
   removeEmptyPinDirs(pinDir);
-  removeRecord(ifname);
+  removeRecord(key);
 }
 
 /** The record for the program on `target`, if xdpkit attached the program running there now. */
 export function managedRecord(target: XdpTarget): ProgramRecord | undefined {
-  const record = readRecord(target.name);
+  const record = readRecord(interfaceKey(target.name));
   if (!record || record.ifindex !== target.ifindex) return undefined;
   const attached = queryXdp(target).map((a) => a.programId);
   return attached.includes(record.programId) ? record : undefined;
@@ -166,28 +169,10 @@ export function interfaceStatus(ifname: string): InterfaceStatus {
 }
 
 export function statusOf(target: XdpTarget): InterfaceStatus {
-  const record = readRecord(target.name);
+  const record = readRecord(interfaceKey(target.name));
   const attachments = queryXdp(target).map((a) => {
     const ours = record !== undefined && record.ifindex === target.ifindex && record.programId === a.programId;
     return { ...a, managed: ours, ...(ours && record.builtin ? { builtin: record.builtin } : {}), ...(ours ? { object: record.object } : {}) };
   });
   return { ifname: target.name, ifindex: target.ifindex, attachments };
-}
-
-/** Records whose program is gone (detached by someone else): their pins are cleaned up. */
-export function pruneStaleRecords(): string[] {
-  const pruned: string[] = [];
-  for (const record of listRecords()) {
-    let target: XdpTarget | undefined;
-    try {
-      target = resolveTarget(record.ifname);
-    } catch {
-      target = undefined;
-    }
-    if (!target || !managedRecord(target)) {
-      cleanUpPins(record.ifname, record);
-      pruned.push(record.ifname);
-    }
-  }
-  return pruned;
 }

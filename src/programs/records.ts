@@ -4,11 +4,13 @@
  * while its program id is still the one attached, so a program someone else swapped in is never
  * mistaken for ours.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 export const RECORD_DIR = process.env.XDPKIT_RUN_DIR ?? '/run/xdpkit';
 
 export interface ProgramRecord {
+  /** Machine-wide name of the interface (see interface-key.ts): the record's file name. */
+  key: string;
   ifname: string;
   ifindex: number;
   programId: number;
@@ -28,34 +30,24 @@ export interface ProgramRecord {
   loadedAt: string;
 }
 
-const recordPath = (ifname: string): string => `${RECORD_DIR}/${ifname}.json`;
+const recordPath = (key: string): string => `${RECORD_DIR}/${key}.json`;
 
 export function writeRecord(record: ProgramRecord): void {
   mkdirSync(RECORD_DIR, { recursive: true });
   // Write then rename, so a reader never sees half a record.
-  const path = recordPath(record.ifname);
+  const path = recordPath(record.key);
   writeFileSync(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);
 }
 
-export function readRecord(ifname: string): ProgramRecord | undefined {
+export function readRecord(key: string): ProgramRecord | undefined {
   try {
-    return JSON.parse(readFileSync(recordPath(ifname), 'utf8')) as ProgramRecord;
+    return JSON.parse(readFileSync(recordPath(key), 'utf8')) as ProgramRecord;
   } catch {
     return undefined;
   }
 }
 
-export function removeRecord(ifname: string): void {
-  rmSync(recordPath(ifname), { force: true });
-}
-
-export function listRecords(): ProgramRecord[] {
-  let files: string[];
-  try {
-    files = readdirSync(RECORD_DIR).filter((f) => f.endsWith('.json'));
-  } catch {
-    return [];
-  }
-  return files.map((f) => readRecord(f.slice(0, -'.json'.length))).filter((r): r is ProgramRecord => r !== undefined);
+export function removeRecord(key: string): void {
+  rmSync(recordPath(key), { force: true });
 }

@@ -129,7 +129,7 @@ function runLoad(ifname: string, program: string, options: LoadOptions, out: Out
       out.line(
         `${out.colors.green('loaded')} ${record.builtin ?? record.object} (${record.programName}, id ${record.programId}) on ${record.ifname} in ${out.colors.bold(record.mode)} mode via ${record.via}`,
       );
-      if (record.via === 'link') out.note(`link pinned at ${record.pinDir}/link`);
+      if (record.via === 'link' && !attach.replaced) out.note(`link pinned at ${record.pinDir}/link`);
       for (const [name, path] of Object.entries(record.pinnedMaps)) out.note(`map ${name} pinned at ${path}`);
     },
   );
