@@ -17,6 +17,7 @@ import { isArrayMapType, isPerCpuMapType, mapTypeName, MapType, type MapTypeName
 import { pinObject, openPinnedFd, unpinPath } from './pin.js';
 
 const ENOENT = 2;
+const ENOSPC = 28;
 const EINVAL = 22;
 const EOPNOTSUPP = 95;
 const ENOTSUPP = 524; // kernel-internal "not supported" some map types return for batch ops
@@ -206,12 +207,18 @@ export class BpfMap<K = Buffer, V = Buffer> {
     const out: [K, V][] = [];
     const token = Buffer.alloc(Math.max(keySize, 8));
     let inBatch: Buffer | null = null;
+    let size = batchSize;
     for (;;) {
-      const keys = Buffer.alloc(keySize * batchSize);
-      const values = Buffer.alloc(valueSize * batchSize);
-      const count = [batchSize];
+      const keys = Buffer.alloc(keySize * size);
+      const values = Buffer.alloc(valueSize * size);
+      const count = [size];
       const rc = libbpf.mapLookupBatch(this.fd, inBatch, token, keys, values, count, { sz: 24 }) as number;
       if (rc < 0 && isUnsupported(rc) && inBatch === null) return [...this.entries()];
+      // A hash bucket holds more entries than fit in the batch: retry the same bucket, bigger.
+      if (-rc === ENOSPC) {
+        size *= 2;
+        continue;
+      }
       if (rc < 0 && -rc !== ENOENT) throw errorFromErrno(`batch-reading map ${this.name}`, rc);
       const n = count[0] ?? 0;
       for (let i = 0; i < n; i++) {
