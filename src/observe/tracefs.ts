@@ -40,9 +40,11 @@ export function tracefsCandidates(mountsText: string): string[] {
 
 /** The tracefs directory of this mount namespace, or undefined when none is mounted. */
 export function findTracefs(): string | undefined {
-  return tracefsCandidates(readFileSync('/proc/self/mounts', 'utf8')).find((dir) =>
-    existsSync(join(dir, 'trace_pipe')),
-  );
+  const text = readFileSync('/proc/self/mounts', 'utf8');
+  // A tracefs mount is trusted as listed (non-root users cannot even look inside it); a
+  // debugfs one only when its tracing/ automount really holds trace_pipe.
+  const tracefs = new Set(parseMounts(text).filter((mount) => mount.type === 'tracefs').map((mount) => mount.path));
+  return tracefsCandidates(text).find((dir) => tracefs.has(dir) || existsSync(join(dir, 'trace_pipe')));
 }
 
 /** Finds tracefs, mounting it at /sys/kernel/tracing when it is not there; says which happened. */

@@ -12,9 +12,9 @@ export function doctorCommand(): Command {
     .description('check that this machine (and an interface) can run XDP programs')
     .argument('[interface]', 'interface to check (default: every interface)', argParser(parseInterfaceName, 'interface'))
     .option('--fix', 'perform the safe fixes: mount bpffs and tracefs')
-    .action(async (iface: string | undefined, options: { fix?: boolean }, command: Command) => {
+    .action((iface: string | undefined, options: { fix?: boolean }, command: Command) => {
       const out = outputFor(command);
-      const report = await runDoctor({ fix: options.fix === true, interface: iface });
+      const report = runDoctor({ fix: options.fix === true, interface: iface });
       out.result(report, () => printReport(report.checks, out));
       if (!report.ok) process.exitCode = 1;
     });
