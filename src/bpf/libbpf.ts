@@ -125,6 +125,7 @@ export const libbpf = {
   programFd: lib.func('int bpf_program__fd(const bpf_program *prog)'),
   programType: lib.func('int bpf_program__type(const bpf_program *prog)'),
   programSetType: lib.func('int bpf_program__set_type(bpf_program *prog, int type)'),
+  programSetExpectedAttachType: lib.func('int bpf_program__set_expected_attach_type(bpf_program *prog, int type)'),
   programSetAutoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
   programSetLogLevel: lib.func('int bpf_program__set_log_level(bpf_program *prog, uint32_t level)'),
   programSetLogBuf: lib.func('int bpf_program__set_log_buf(bpf_program *prog, void *buf, size_t size)'),

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { errorFromErrno, InvalidArgumentError, NotFoundError, PermissionDeniedError, VerifierError, XdpkitError } from './errors.js';
 import { captureLibbpfLog, libbpfMessagesText } from './libbpf-log.js';
-import { BPF_PROG_TYPE_XDP, koffi, libbpf } from './libbpf.js';
+import { BPF_PROG_TYPE_XDP, BPF_XDP, koffi, libbpf } from './libbpf.js';
 import { BpfMap } from './map.js';
 import { BpfProgram } from './program.js';
 import { readRodataLayout, type RodataVariable } from './rodata.js';
@@ -47,9 +47,14 @@ export class BpfObject {
       this.programs.push(new BpfProgram(p));
     }
     // Objects written for old loaders use section names libbpf 1.x no longer knows
-    // (SEC("xdp_drop_udp")); they were always XDP programs, so say so before loading.
+    // (SEC("xdp_drop_udp")); they were always XDP programs, so say so before loading. The
+    // attach type too, as SEC("xdp") gets it: a BPF link swaps programs only between equal
+    // types and attach types, so without it `--force` could not replace one with the other.
     for (const program of this.programs) {
-      if (program.type === PROG_TYPE_UNSPEC) program.setType(BPF_PROG_TYPE_XDP);
+      if (program.type === PROG_TYPE_UNSPEC) {
+        program.setType(BPF_PROG_TYPE_XDP);
+        program.setExpectedAttachType(BPF_XDP);
+      }
     }
   }
 

@@ -29,6 +29,11 @@ export class BpfProgram {
     libbpf.programSetType(this.handle, type);
   }
 
+  /** enum bpf_attach_type the kernel checks at load and when a link swaps programs. */
+  setExpectedAttachType(type: number): void {
+    libbpf.programSetExpectedAttachType(this.handle, type);
+  }
+
   /** The program fd; valid only after the object is loaded. */
   get fd(): number {
     const fd = libbpf.programFd(this.handle) as number;

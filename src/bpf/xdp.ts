@@ -6,7 +6,7 @@
  * had to use generic.
  */
 import { BusyError, errorFromErrno, InvalidArgumentError, NotSupportedError, XdpkitError } from './errors.js';
-import { linkInfo, listLinkIds, programInfoById, withLinkFd, withProgramFd } from './info.js';
+import { linkInfo, listLinkIds, programInfo, programInfoById, withLinkFd, withProgramFd } from './info.js';
 import {
   BPF_XDP,
   libbpf,
@@ -145,7 +145,7 @@ function attachAuto(target: XdpTarget, programFd: number, options: AttachOptions
 }
 
 function attachFresh(target: XdpTarget, programFd: number, mode: 'native' | 'generic', options: AttachOptions): AttachResult {
-  const programId = withProgramInfoId(programFd);
+  const programId = programInfo(programFd).id;
   if (!options.netlink) {
     const linkFd = libbpf.linkCreate(programFd, target.ifindex, BPF_XDP, { sz: 64, flags: MODE_FLAGS[mode] }) as number;
     if (linkFd >= 0) return { mode, via: 'link', linkFd, programId };
@@ -165,12 +165,12 @@ function replaceExisting(target: XdpTarget, programFd: number, existing: XdpAtta
       { errno: EBUSY, hint: `unload it first (xdpkit prog unload ${target.name}), then load in ${mode} mode` },
     );
   }
-  const programId = withProgramInfoId(programFd);
+  const programId = programInfo(programFd).id;
   if (existing.linkId !== undefined) {
     withLinkFd(existing.linkId, (linkFd) =>
       withProgramFd(existing.programId, (oldFd) => {
         const rc = libbpf.linkUpdate(linkFd, programFd, { sz: 16, flags: BPF_F_REPLACE, old_prog_fd: oldFd }) as number;
-        if (rc < 0) throw replaceError(target, rc);
+        if (rc < 0) throw replaceError(target, rc, existing);
       }),
     );
     return { mode, via: 'link', programId, replaced: existing };
@@ -230,14 +230,6 @@ export function closeLinkFd(linkFd: number): void {
   libcCalls.close(linkFd);
 }
 
-function withProgramInfoId(programFd: number): number {
-  // The attach result names the program by id, which is what `status` and bpftool show.
-  const info = Buffer.alloc(8);
-  const rc = libbpf.objGetInfoByFd(programFd, info, [8]) as number;
-  if (rc < 0) throw errorFromErrno('reading program id', rc);
-  return info.readUInt32LE(4);
-}
-
 function driverText(target: XdpTarget): string {
   return target.driver ? `the ${target.driver} driver of ${target.name}` : `the driver of ${target.name}`;
 }
@@ -259,7 +251,15 @@ function attachError(target: XdpTarget, mode: 'native' | 'generic', rc: number):
   return errorFromErrno(`attaching XDP in ${mode} mode to ${target.name}`, rc);
 }
 
-function replaceError(target: XdpTarget, rc: number): XdpkitError {
+function replaceError(target: XdpTarget, rc: number, existing?: XdpAttachment): XdpkitError {
+  // bpf_link_update refuses (EINVAL) a program whose type or expected attach type differs from
+  // the one in the link, e.g. one loaded by a tool that left the attach type unset.
+  if (-rc === EINVAL && existing?.linkId !== undefined) {
+    return new InvalidArgumentError(
+      `cannot swap ${existing.programName} (id ${existing.programId}) on ${target.name} for the new program atomically: the kernel refused it (EINVAL), their program or attach types differ`,
+      { errno: EINVAL, hint: `unload it first (xdpkit prog unload ${target.name}), then load without --force` },
+    );
+  }
   if (-rc === EEXIST || -rc === EBUSY || -rc === EINVAL) {
     return new BusyError(`the program on ${target.name} changed while it was being replaced`, {
       errno: -rc,
