@@ -1,7 +1,7 @@
 /** The libbpf binding: everything the rest of xdpkit needs to talk to the kernel's BPF. */
 export * from './codecs.js';
 export * from './errors.js';
-export { programInfo, programInfoById, mapInfo, linkInfo, listLinkIds, listProgramIds, withProgramFd, withMapFd, withLinkFd } from './info.js';
+export { programInfo, programInfoById, mapInfo, linkInfo, listLinkIds, withProgramFd, withLinkFd } from './info.js';
 export type { ProgramInfo, MapInfo, LinkInfo } from './info.js';
 export { libbpfVersion } from './libbpf.js';
 export { BpfMap, possibleCpuCount, sumValues } from './map.js';

@@ -111,10 +111,6 @@ export function withProgramFd<T>(id: number, fn: (fd: number) => T): T {
   return withFd(libbpf.progGetFdById(id) as number, `opening program id ${id}`, fn);
 }
 
-export function withMapFd<T>(id: number, fn: (fd: number) => T): T {
-  return withFd(libbpf.mapGetFdById(id) as number, `opening map id ${id}`, fn);
-}
-
 export function withLinkFd<T>(id: number, fn: (fd: number) => T): T {
   return withFd(libbpf.linkGetFdById(id) as number, `opening link id ${id}`, fn);
 }
@@ -135,10 +131,6 @@ export function programInfoById(id: number): ProgramInfo {
 /** Ids of every link in the system (links of all types; filter by LinkInfo.type). */
 export function listLinkIds(): number[] {
   return listIds(libbpf.linkGetNextId, 'links');
-}
-
-export function listProgramIds(): number[] {
-  return listIds(libbpf.progGetNextId, 'programs');
 }
 
 function listIds(next: (start: number, out: number[]) => unknown, what: string): number[] {

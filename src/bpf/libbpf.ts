@@ -172,7 +172,6 @@ export const libbpf = {
   progGetFdById: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   mapGetFdById: lib.func('int bpf_map_get_fd_by_id(uint32_t id)'),
   linkGetFdById: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
-  progGetNextId: lib.func('int bpf_prog_get_next_id(uint32_t start, _Out_ uint32_t *next)'),
   linkGetNextId: lib.func('int bpf_link_get_next_id(uint32_t start, _Out_ uint32_t *next)'),
   enableStats: lib.func('int bpf_enable_stats(int type)'),
 
