@@ -100,6 +100,45 @@ export function classify(packets: CapturedPacket[], ours: (packet: ParsedPacket)
   return out;
 }
 
+/**
+ * Runs `traffic` while capturing everything `ns` transmits on `ifname` and reads the counters of
+ * the program `programId` (on the peer) before and after. The capture starts before the first
+ * read and stops after the second, so every frame counted in between is in the capture: the
+ * counters can then be checked against what was really sent, packet for packet.
+ */
+export async function countWhileSending<T>(
+  bed: Testbed,
+  sender: { ns: string; ifname: string },
+  programId: number,
+  traffic: () => Promise<T>,
+): Promise<{ delta: ActionPackets; sent: CapturedPacket[]; result: T }> {
+  const capture = await bed.capture(sender.ns, sender.ifname, { direction: 'out' });
+  try {
+    const before = programStats(programId);
+    const result = await traffic();
+    const after = programStats(programId);
+    return { delta: statsDelta(before, after), sent: await capture.stop(), result };
+  } finally {
+    await capture.stop();
+  }
+}
+
+/**
+ * A counter that sees every frame the sender transmits equals the test's own packets plus some
+ * of the stack's ARP/ND/MLD packets (timer-driven; those in the capture but outside the counting
+ * window are not counted). Anything else the sender transmitted fails the check.
+ */
+export function assertCountsSent(counted: bigint, sent: CapturedPacket[], ours: (packet: ParsedPacket) => boolean, expectedOurs: number, what: string): { ours: number; control: number } {
+  const split = classify(sent, ours);
+  assert.equal(split.ours.length, expectedOurs, `${what}: the sender transmitted the test's ${expectedOurs} packets`);
+  assert.deepEqual(split.other, [], `${what}: the sender transmitted nothing but the test traffic and ARP/ND/MLD:\n${describePackets(split.other)}`);
+  assert.ok(
+    counted >= BigInt(expectedOurs) && counted <= BigInt(expectedOurs + split.control.length),
+    `${what}: counted ${counted}; expected the ${expectedOurs} test packets + at most ${split.control.length} ARP/ND/MLD:\n${describePackets(split.control)}`,
+  );
+  return { ours: expectedOurs, control: Number(counted) - expectedOurs };
+}
+
 /** One line per packet, for assertion messages. */
 export function describePackets(packets: CapturedPacket[]): string {
   return packets

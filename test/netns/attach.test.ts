@@ -14,7 +14,7 @@ import { loadOnInterface, statusOf, unloadFromInterface } from '../../src/progra
 import { RECORD_DIR } from '../../src/programs/records.js';
 import { resolveTarget } from '../../src/programs/target.js';
 import { builtinObject } from '../helpers/paths.js';
-import { classify, describePackets, inNs, ipLinkXdp, leftovers, programStats, skip, statsDelta, unloadAll } from '../helpers/netns.js';
+import { assertCountsSent, countWhileSending, inNs, ipLinkXdp, leftovers, skip, unloadAll } from '../helpers/netns.js';
 
 describe('attach on real interfaces', { skip, timeout: 120_000 }, () => {
   let bed: Testbed;
@@ -128,43 +128,28 @@ describe('attach on real interfaces', { skip, timeout: 120_000 }, () => {
     try {
       const { record } = inNs(bed, 'b', () => loadOnInterface({ ifname: 'eth0', program: 'pass', mode: 'native' }));
       const listeners = [await bed.udpListen('b', bed.address('b', 4), port), await bed.udpListen('b', bed.address('b', 6), port)];
-      // Everything a transmits reaches b's eth0 and its program: capture all of it, so the
-      // counter can be matched packet for packet.
-      const capture = await bed.capture('a', 'eth0', { direction: 'out' });
-      const before = programStats(record.programId);
-
-      const replies = [
-        await bed.ping('a', bed.address('b', 4), { count: pings, intervalMs: 20 }),
-        await bed.ping('a', bed.address('b', 6), { count: pings, intervalMs: 20 }),
-      ];
-      await bed.sendUdp('a', { dst: bed.address('b', 4), port, count: datagrams });
-      await bed.sendUdp('a', { dst: bed.address('b', 6), port, count: datagrams });
-      const received = [await listeners[0]!.waitFor(datagrams), await listeners[1]!.waitFor(datagrams)];
-
-      const after = programStats(record.programId);
-      const packets = await capture.stop();
+      // Everything a transmits reaches b's eth0 and its program, so the counter is checked
+      // against a capture of what a sent.
+      const { delta, sent, result } = await countWhileSending(bed, { ns: 'a', ifname: 'eth0' }, record.programId, async () => {
+        const replies = [
+          await bed.ping('a', bed.address('b', 4), { count: pings, intervalMs: 20 }),
+          await bed.ping('a', bed.address('b', 6), { count: pings, intervalMs: 20 }),
+        ];
+        await bed.sendUdp('a', { dst: bed.address('b', 4), port, count: datagrams });
+        await bed.sendUdp('a', { dst: bed.address('b', 6), port, count: datagrams });
+        const received = [await listeners[0]!.waitFor(datagrams), await listeners[1]!.waitFor(datagrams)];
+        return { replies, received };
+      });
       for (const l of listeners) await l.stop();
 
-      assert.deepEqual(replies, [pings, pings], 'every echo request answered');
-      assert.deepEqual(received, [datagrams, datagrams], 'every datagram delivered');
-
+      assert.deepEqual(result.replies, [pings, pings], 'every echo request answered');
+      assert.deepEqual(result.received, [datagrams, datagrams], 'every datagram delivered');
       const ourTraffic = (p: ParsedPacket): boolean => {
         const icmp = findLayer(p, 'icmp') ?? findLayer(p, 'icmpv6');
         return (icmp !== undefined && (icmp.icmpType === 8 || icmp.icmpType === 128)) || findLayer(p, 'udp')?.dstPort === port;
       };
-      const { ours, control, other } = classify(packets, ourTraffic);
-      assert.equal(ours.length, 2 * pings + 2 * datagrams, 'the capture saw what the test sent');
-      assert.deepEqual(other, [], `a sent nothing but the test traffic and ARP/ND/MLD:\n${describePackets(other)}`);
-
-      const delta = statsDelta(before, after);
-      // The counter sees every frame a sent between the two reads: the test traffic exactly,
-      // plus whichever of the stack's own ARP/ND/MLD packets (timer-driven, captured above) fell
-      // in the window. Nothing else may be counted, and nothing but pass.
-      assert.ok(
-        delta.pass >= BigInt(ours.length) && delta.pass <= BigInt(ours.length + control.length),
-        `pass counted ${delta.pass}; expected ${ours.length} test packets + at most ${control.length} ARP/ND/MLD:\n${describePackets(control)}`,
-      );
-      t.diagnostic(`pass counted ${delta.pass}: ${ours.length} test packets + ${delta.pass - BigInt(ours.length)} of ${control.length} ARP/ND/MLD captured`);
+      const counted = assertCountsSent(delta.pass, sent, ourTraffic, 2 * pings + 2 * datagrams, 'pass');
+      t.diagnostic(`pass counted ${delta.pass}: ${counted.ours} test packets + ${counted.control} ARP/ND/MLD`);
       assert.deepEqual({ ...delta, pass: 0n }, { aborted: 0n, drop: 0n, pass: 0n, tx: 0n, redirect: 0n }, 'no other verdict');
     } finally {
       unloadAll(bed, [['b', 'eth0']]);
