@@ -1,6 +1,7 @@
 /**
- * `xdpkit trace`: stream bpf_printk output. Ctrl-C, SIGTERM, --timeout and a closed stdout
- * (`| head`) all end it the same way: abort the reader, which closes trace_pipe, then exit 0.
+ * `xdpkit trace`: stream bpf_printk output. Ctrl-C, SIGTERM and --timeout all end it the same
+ * way: abort the reader, which closes trace_pipe, then exit 0. (A closed stdout, `| head`, is
+ * handled for every command in main.ts.)
  */
 import { Command } from 'commander';
 import { ensureTracefs } from '../../observe/tracefs.js';
@@ -40,14 +41,8 @@ async function runTrace(options: TraceCommandOptions, out: Output): Promise<void
 
   const controller = new AbortController();
   const stop = (): void => controller.abort();
-  const onStdoutError = (error: NodeJS.ErrnoException): void => {
-    // The reader went away (`xdpkit trace | head`): a normal end, not a failure.
-    if (error.code === 'EPIPE') stop();
-    else throw error;
-  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  process.stdout.on('error', onStdoutError);
   const timer = options.timeout === undefined ? undefined : setTimeout(stop, options.timeout * 1000);
 
   const until = options.timeout === undefined ? 'Ctrl-C to stop' : `stops after ${options.timeout} s`;
@@ -66,7 +61,6 @@ async function runTrace(options: TraceCommandOptions, out: Output): Promise<void
     clearTimeout(timer);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    process.stdout.off('error', onStdoutError);
   }
 }
 
