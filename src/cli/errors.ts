@@ -11,7 +11,7 @@
  */
 import { inspect } from 'node:util';
 import { CommanderError } from 'commander';
-import { InvalidArgumentError, XdpkitError } from '../bpf/errors.js';
+import { InvalidArgumentError, XdpkitError, type XdpkitErrorOptions } from '../bpf/errors.js';
 import type { GlobalOptions } from './context.js';
 import { Output, toJson } from './output.js';
 
@@ -36,6 +36,35 @@ export class UsageError extends XdpkitError {
   }
 }
 
+/**
+ * A command line that parsed but does not make sense (an option the chosen program does not
+ * take), found once the action looked at it and before it changed anything: exit status 2.
+ */
+export class CommandLineError extends InvalidArgumentError {
+  constructor(message: string, options: XdpkitErrorOptions = {}) {
+    super(message, options);
+    // To scripts it is the same kind of error as a bad option value caught while parsing.
+    this.name = 'InvalidArgumentError';
+  }
+
+  static from(error: InvalidArgumentError): CommandLineError {
+    return new CommandLineError(error.message, {
+      ...(error.hint !== undefined ? { hint: error.hint } : {}),
+      ...(error.details !== undefined ? { details: error.details } : {}),
+      cause: error,
+    });
+  }
+}
+
+/** Runs `validate` (checks of the command line); its InvalidArgumentErrors become usage errors. */
+export function checkCommandLine<T>(validate: () => T): T {
+  try {
+    return validate();
+  } catch (error) {
+    throw error instanceof InvalidArgumentError && !(error instanceof CommandLineError) ? CommandLineError.from(error) : error;
+  }
+}
+
 export interface ReportContext extends GlobalOptions {
   /** True until an action starts: errors before then come from parsing the command line. */
   parsing: boolean;
@@ -48,7 +77,7 @@ export function reportError(error: unknown, context: ReportContext, out: Output 
   // `xdpkit prog` without a verb: commander has already printed the help to stderr.
   if (error instanceof CommanderError && error.code === 'commander.help') return 2;
 
-  const usage = error instanceof UsageError || (context.parsing && error instanceof InvalidArgumentError);
+  const usage = error instanceof UsageError || error instanceof CommandLineError || (context.parsing && error instanceof InvalidArgumentError);
   const exitCode = usage ? 2 : 1;
   if (context.json) out.line(toJson({ error: describe(error, context.debug) }, 2));
   else printHuman(error, context.debug, out);

@@ -33,20 +33,21 @@ export interface BuiltinSetup {
   configure: (object: BpfObject) => void;
 }
 
-const OPTION_OWNERS: Record<keyof BuiltinOptions, string> = {
-  ports: 'drop_udp',
-  target: 'redirect',
-  fallback: 'redirect',
-  cpus: 'cpumap',
-  qsize: 'cpumap',
+/** Which built-in takes each option, and the option's name on the command line. */
+const OPTION_OWNERS: Record<keyof BuiltinOptions, { owner: string; flag: string }> = {
+  ports: { owner: 'drop_udp', flag: '--port' },
+  target: { owner: 'redirect', flag: '--target' },
+  fallback: { owner: 'redirect', flag: '--fallback' },
+  cpus: { owner: 'cpumap', flag: '--cpus' },
+  qsize: { owner: 'cpumap', flag: '--qsize' },
 };
 
 /** Checks that each option belongs to the program, then builds its constants and map writes. */
 export function builtinSetup(builtin: string | undefined, options: BuiltinOptions): BuiltinSetup {
-  for (const [option, owner] of Object.entries(OPTION_OWNERS) as [keyof BuiltinOptions, string][]) {
+  for (const [option, { owner, flag }] of Object.entries(OPTION_OWNERS) as [keyof BuiltinOptions, { owner: string; flag: string }][]) {
     if (options[option] !== undefined && builtin !== owner) {
-      throw new InvalidArgumentError(`--${option} applies only to the built-in ${owner} program`, {
-        hint: builtin ? `${builtin} does not take --${option}` : `for your own objects set constants with --set and maps with xdpkit map set`,
+      throw new InvalidArgumentError(`${flag} applies only to the built-in ${owner} program`, {
+        hint: builtin ? `${builtin} does not take ${flag}` : `for your own objects set constants with --set and maps with xdpkit map set`,
       });
     }
   }

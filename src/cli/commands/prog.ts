@@ -9,6 +9,7 @@ import { builtinNames } from '../../programs/catalogue.js';
 import { builtinSetup, type BuiltinOptions } from '../../programs/configure.js';
 import { interfaceStatus, loadOnInterface, statusOf, unloadFromInterface, type InterfaceStatus } from '../../programs/manager.js';
 import { allTargets } from '../../programs/target.js';
+import { checkCommandLine } from '../errors.js';
 import { type Output, outputFor } from '../output.js';
 import {
   argParser,
@@ -94,14 +95,17 @@ function loadCommand(): Command {
 
 function runLoad(ifname: string, program: string, options: LoadOptions, out: Output): void {
   const builtin = builtinNames().includes(program) ? program : undefined;
-  const builtinOptions: BuiltinOptions = {
-    ...(options.port ? { ports: options.port } : {}),
-    ...(options.target !== undefined ? { target: options.target } : {}),
-    ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
-    ...(options.cpus !== undefined ? { cpus: parseCpuList(options.cpus) } : {}),
-    ...(options.qsize !== undefined ? { qsize: options.qsize } : {}),
-  };
-  const setup = builtinSetup(builtin, builtinOptions);
+  // Options that parsed but do not fit the program are command-line errors (exit 2).
+  const setup = checkCommandLine(() => {
+    const builtinOptions: BuiltinOptions = {
+      ...(options.port ? { ports: options.port } : {}),
+      ...(options.target !== undefined ? { target: options.target } : {}),
+      ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
+      ...(options.cpus !== undefined ? { cpus: parseCpuList(options.cpus) } : {}),
+      ...(options.qsize !== undefined ? { qsize: options.qsize } : {}),
+    };
+    return builtinSetup(builtin, builtinOptions);
+  });
   const constants: Record<string, ConstantValue> = { ...setup.constants };
   for (const { key, value } of options.set ?? []) {
     constants[key] = typeof value === 'string' ? Buffer.from(value) : value;
