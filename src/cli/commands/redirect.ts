@@ -38,11 +38,19 @@ export function redirectCommand(): Command {
   return redirect;
 }
 
-function withDevmap<T>(ifname: string, options: SlotOptions, fn: (devmap: BpfMap) => T): T {
+function withDevmap<T>(ifname: string, options: SlotOptions, slot: number, fn: (devmap: BpfMap) => T): T {
   const program = attachedProgram(ifname);
-  return withProgramMaps(program.mapIds, (maps) =>
-    fn(pickMapOfType(maps, MapType.devmap, options.map ? [options.map] : DEVMAP_NAMES, program.target.name, 'DEVMAP')),
-  );
+  return withProgramMaps(program.mapIds, (maps) => {
+    const devmap = pickMapOfType(maps, MapType.devmap, options.map ? [options.map] : DEVMAP_NAMES, program.target.name, 'DEVMAP');
+    // The kernel answers a slot past the end with E2BIG ("map is full"), which misleads.
+    const slots = devmap.description.maxEntries;
+    if (slot >= slots) {
+      throw new InvalidArgumentError(`--slot ${slot} is outside ${devmap.name}, which has ${slots} slots (0 to ${slots - 1})`, {
+        hint: `use a --slot from 0 to ${slots - 1}`,
+      });
+    }
+    return fn(devmap);
+  });
 }
 
 function parseSlot(text: string): number {
@@ -54,7 +62,7 @@ function parseSlot(text: string): number {
 
 function runSet(ifname: string, target: string, options: SlotOptions, out: Output): void {
   const slot = parseSlot(options.slot);
-  const result = withDevmap(ifname, options, (devmap) => ({
+  const result = withDevmap(ifname, options, slot, (devmap) => ({
     iface: ifname,
     map: devmap.name,
     slot,
@@ -66,11 +74,12 @@ function runSet(ifname: string, target: string, options: SlotOptions, out: Outpu
 
 function runClear(ifname: string, options: SlotOptions, out: Output): void {
   const slot = parseSlot(options.slot);
-  const result = withDevmap(ifname, options, (devmap) => ({
-    iface: ifname,
-    map: devmap.name,
-    slot,
-    removed: devmap.withCodecs(u32, devmap.valueCodec).delete(slot),
-  }));
+  const result = withDevmap(ifname, options, slot, (devmap) => {
+    const slots = devmap.withCodecs(u32, devmap.valueCodec);
+    // A DEVMAP delete succeeds on an empty slot too: look first to tell the user which it was.
+    const occupied = slots.get(slot) !== undefined;
+    if (occupied) slots.delete(slot);
+    return { iface: ifname, map: devmap.name, slot, removed: occupied };
+  });
   out.result(result, () => out.line(result.removed ? `${ifname}: ${result.map}[${slot}] cleared` : `${ifname}: ${result.map}[${slot}] was already empty`));
 }
