@@ -4,7 +4,7 @@
  * anything else as hex bytes.
  */
 import { Command } from 'commander';
-import { type BpfMap, InvalidArgumentError, isArrayMapType, NotFoundError, type UpdateMode } from '../../bpf/index.js';
+import { type BpfMap, InvalidArgumentError, isArrayMapType, MapType, NotFoundError, type UpdateMode } from '../../bpf/index.js';
 import { attachedProgram, pickMap, withProgramMaps } from '../../programs/attached.js';
 import { typedView } from '../../programs/map-codecs.js';
 import { type Output, outputFor, toJson } from '../output.js';
@@ -134,11 +134,27 @@ function isZero(value: unknown): boolean {
   return false;
 }
 
+/** Maps whose keys are the slots 0..max_entries-1 (DEVMAP and CPUMAP slots can be empty). */
+function isIndexedMapType(type: number): boolean {
+  return isArrayMapType(type) || type === MapType.devmap || type === MapType.cpumap;
+}
+
+/** The error for a key that is not there, saying why (past an array's end, or simply absent). */
+function missingKey(map: BpfMap<unknown, unknown>, keyText: string, ifname: string): NotFoundError {
+  const { type, maxEntries } = map.description;
+  if (isIndexedMapType(type) && /^\d+$/.test(keyText) && Number(keyText) >= maxEntries) {
+    return new NotFoundError(`map ${map.name} has no key ${keyText}: its keys run from 0 to ${maxEntries - 1}`, {
+      hint: `use a key from 0 to ${maxEntries - 1}`,
+    });
+  }
+  return new NotFoundError(`map ${map.name} has no entry for key ${keyText}`, { hint: `see its entries with: xdpkit map dump ${ifname} ${map.name}` });
+}
+
 function runGet(ifname: string, name: string, keyText: string, out: Output): void {
   const value = withMap(ifname, name, (map, typed) => {
     const key = parseText(keyText, typed);
     const found = map.isPerCpu ? map.getSummed(key) : map.get(key);
-    if (found === undefined) throw new NotFoundError(`map ${map.name} has no entry for key ${keyText}`);
+    if (found === undefined) throw missingKey(map, keyText, ifname);
     return found;
   });
   out.result({ key: keyText, value }, () => out.line(show(value)));
@@ -157,7 +173,16 @@ function runSet(ifname: string, name: string, keyText: string, valueText: string
 
 function runDelete(ifname: string, name: string, keyText: string, out: Output): void {
   const mapName = withMap(ifname, name, (map, typed) => {
-    if (!map.delete(parseText(keyText, typed))) throw new NotFoundError(`map ${map.name} has no entry for key ${keyText}`);
+    if (map.description.type === MapType.array) {
+      // Every key of an array exists for good; what "removing" means there is a zero value.
+      throw new InvalidArgumentError(`map ${map.name} is an array: its entries cannot be deleted, only set to zero`, {
+        hint: `xdpkit map set ${ifname} ${map.name} ${keyText} 0`,
+      });
+    }
+    const key = parseText(keyText, typed);
+    // Deleting an empty DEVMAP/CPUMAP slot succeeds in the kernel: look first.
+    const absent = isIndexedMapType(map.description.type) && map.get(key) === undefined;
+    if (absent || !map.delete(key)) throw missingKey(map, keyText, ifname);
     return map.name;
   });
   out.result({ map: mapName, key: keyText, deleted: true }, () => out.line(`deleted ${mapName}[${keyText}]`));
