@@ -81,7 +81,8 @@ export function errorFromErrno(doing: string, errno: number, options: XdpkitErro
   switch (code) {
     case constants.errno.EPERM:
     case constants.errno.EACCES:
-      return new PermissionDeniedError(text, { hint: PERMISSION_HINT, ...withErrno });
+      // The code (EPERM) stays in `code`; the words are what a user running without root reads.
+      return new PermissionDeniedError(`${doing}: permission denied`, { hint: PERMISSION_HINT, ...withErrno });
     case constants.errno.EOPNOTSUPP:
       return new NotSupportedError(text, withErrno);
     case constants.errno.EBUSY:

@@ -141,7 +141,7 @@ function listIds(next: (start: number, out: number[]) => unknown, what: string):
     const rc = next(current, out) as number;
     if (rc < 0) {
       if (-rc === 2 /* ENOENT: end of list */) return ids;
-      throw errorFromErrno(`listing ${what}`, rc);
+      throw errorFromErrno(`listing BPF ${what}`, rc);
     }
     current = out[0] ?? 0;
     ids.push(current);
