@@ -9,6 +9,10 @@ import { koffi, libbpf, libcCalls } from './libbpf.js';
 export interface ProgramInfo {
   id: number;
   type: number;
+  /**
+   * The program's name: the kernel keeps 15 characters, so a name that long is completed from
+   * the program's BTF (its main function's name), as bpftool does.
+   */
   name: string;
   /** The program's tag (sha of its instructions) as 16 hex digits, as bpftool prints it. */
   tag: string;
@@ -43,6 +47,7 @@ const PROG_INFO_SIZE = 232;
 const MAP_INFO_SIZE = 88;
 const LINK_INFO_SIZE = 48;
 const BPF_OBJ_NAME_LEN = 16;
+const FUNC_INFO_REC_SIZE = 8;
 
 function readInfo(fd: number, size: number, what: string): Buffer {
   const info = Buffer.alloc(size);
@@ -66,20 +71,48 @@ export function programInfo(fd: number): ProgramInfo {
   const mapIds = Buffer.alloc(4 * mapCount);
   info.writeUInt32LE(mapCount, 52);
   info.writeBigUInt64LE(mapCount > 0 ? koffi.address(mapIds) : 0n, 56);
+  // The first func_info record (struct bpf_func_info {insn_off, type_id}) is the main function.
+  const funcInfo = Buffer.alloc(FUNC_INFO_REC_SIZE);
+  const hasFuncInfo = first.readUInt32LE(144) > 0;
+  if (hasFuncInfo) {
+    info.writeUInt32LE(FUNC_INFO_REC_SIZE, 132);
+    info.writeBigUInt64LE(koffi.address(funcInfo), 136);
+    info.writeUInt32LE(1, 144);
+  }
   const len = [PROG_INFO_SIZE];
   const rc = libbpf.objGetInfoByFd(fd, info, len) as number;
   if (rc < 0) throw errorFromErrno('reading program info', rc);
+  const shortName = cName(info, 64);
+  const btfId = info.readUInt32LE(128);
   return {
     type: info.readUInt32LE(0),
     id: info.readUInt32LE(4),
     tag: info.subarray(8, 16).toString('hex'),
     mapIds: Array.from({ length: mapCount }, (_, i) => mapIds.readUInt32LE(4 * i)),
-    name: cName(info, 64),
-    btfId: info.readUInt32LE(128),
+    name:
+      shortName.length === BPF_OBJ_NAME_LEN - 1 && hasFuncInfo && btfId !== 0
+        ? (btfFunctionName(btfId, funcInfo.readUInt32LE(4), shortName) ?? shortName)
+        : shortName,
+    btfId,
     runTimeNs: info.readBigUInt64LE(192),
     runCount: info.readBigUInt64LE(200),
     verifiedInstructions: info.readUInt32LE(216),
   };
+}
+
+/** The name of BTF type `typeId` in kernel BTF object `btfId`, if it extends `prefix`. */
+function btfFunctionName(btfId: number, typeId: number, prefix: string): string | undefined {
+  const btf = libbpf.btfLoadFromKernelById(btfId);
+  if (!btf) return undefined;
+  try {
+    const type = libbpf.btfTypeById(btf, typeId);
+    if (!type) return undefined;
+    const nameOffset = koffi.decode(type, 'uint32_t') as number; // struct btf_type: name_off first
+    const name = libbpf.btfNameByOffset(btf, nameOffset) as string | null;
+    return name && name.startsWith(prefix) ? name : undefined;
+  } finally {
+    libbpf.btfFree(btf);
+  }
 }
 
 export function mapInfo(fd: number): MapInfo {

@@ -147,6 +147,8 @@ export const libbpf = {
   btfTypeById: lib.func('const void *btf__type_by_id(const btf *btf, uint32_t id)'),
   btfNameByOffset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32_t offset)'),
   btfResolveSize: lib.func('int64_t btf__resolve_size(const btf *btf, uint32_t id)'),
+  btfLoadFromKernelById: lib.func('btf *btf__load_from_kernel_by_id(uint32_t id)'),
+  btfFree: lib.func('void btf__free(btf *btf)'),
 
   mapCreate: lib.func(
     'int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
