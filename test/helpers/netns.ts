@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { BpfMap, programInfoById, struct, u32, u64, XDP_ACTION_NAMES, XdpAction, XDPKIT_PIN_ROOT, type XdpActionName } from '../../src/bpf/index.js';
-import { findLayer, withNetnsSync, type CapturedPacket, type ParsedPacket, type Testbed } from '../../src/net/index.js';
+import { assertTestAddress, findLayer, withNetnsSync, type CapturedPacket, type ParsedPacket, type Testbed } from '../../src/net/index.js';
+import { ipFamily } from '../../src/net/test-addresses.js';
 import { unloadFromInterface } from '../../src/programs/manager.js';
 import { RECORD_DIR } from '../../src/programs/records.js';
 
@@ -178,6 +179,20 @@ export function unloadAll(bed: Testbed, interfaces: [ns: string, ifname: string]
       // Namespace or interface already gone: nothing left attached there.
     }
   }
+}
+
+/**
+ * Sends exactly `count` echo requests (no deadline: `ping -w` would keep sending until `count`
+ * replies came back, hiding losses) and reports how many went out and how many were answered.
+ */
+export async function pingExact(bed: Testbed, ns: string, address: string, options: { count: number; intervalMs: number }): Promise<{ transmitted: number; received: number }> {
+  assertTestAddress(address);
+  const argv = ['ping', `-${ipFamily(address)}`, '-n', '-q', '-c', String(options.count), '-i', String(options.intervalMs / 1000), '-W', '1', address];
+  const timeoutMs = options.count * options.intervalMs + 15_000;
+  const result = await bed.exec(ns, argv, { check: false, timeoutMs });
+  const match = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(result.stdout);
+  assert.ok(match, `ping gave no summary: ${result.stdout}${result.stderr}`);
+  return { transmitted: Number(match[1]), received: Number(match[2]) };
 }
 
 /** Adds a permanent neighbour entry (so no ARP/ND is needed, or to point an address at a MAC). */

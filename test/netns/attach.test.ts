@@ -14,7 +14,7 @@ import { loadOnInterface, statusOf, unloadFromInterface } from '../../src/progra
 import { RECORD_DIR } from '../../src/programs/records.js';
 import { resolveTarget } from '../../src/programs/target.js';
 import { builtinObject } from '../helpers/paths.js';
-import { assertCountsSent, countWhileSending, inNs, ipLinkXdp, leftovers, skip, unloadAll } from '../helpers/netns.js';
+import { assertCountsSent, countWhileSending, inNs, pingExact, ipLinkXdp, leftovers, skip, unloadAll } from '../helpers/netns.js';
 
 describe('attach on real interfaces', { skip, timeout: 120_000 }, () => {
   let bed: Testbed;
@@ -132,8 +132,8 @@ describe('attach on real interfaces', { skip, timeout: 120_000 }, () => {
       // against a capture of what a sent.
       const { delta, sent, result } = await countWhileSending(bed, { ns: 'a', ifname: 'eth0' }, record.programId, async () => {
         const replies = [
-          await bed.ping('a', bed.address('b', 4), { count: pings, intervalMs: 20 }),
-          await bed.ping('a', bed.address('b', 6), { count: pings, intervalMs: 20 }),
+          await pingExact(bed, 'a', bed.address('b', 4), { count: pings, intervalMs: 20 }),
+          await pingExact(bed, 'a', bed.address('b', 6), { count: pings, intervalMs: 20 }),
         ];
         await bed.sendUdp('a', { dst: bed.address('b', 4), port, count: datagrams });
         await bed.sendUdp('a', { dst: bed.address('b', 6), port, count: datagrams });
@@ -142,7 +142,7 @@ describe('attach on real interfaces', { skip, timeout: 120_000 }, () => {
       });
       for (const l of listeners) await l.stop();
 
-      assert.deepEqual(result.replies, [pings, pings], 'every echo request answered');
+      assert.deepEqual(result.replies, Array(2).fill({ transmitted: pings, received: pings }), 'every echo request answered');
       assert.deepEqual(result.received, [datagrams, datagrams], 'every datagram delivered');
       const ourTraffic = (p: ParsedPacket): boolean => {
         const icmp = findLayer(p, 'icmp') ?? findLayer(p, 'icmpv6');

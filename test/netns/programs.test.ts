@@ -19,6 +19,7 @@ import {
   countWhileSending,
   inNs,
   leftovers,
+  pingExact,
   programStats,
   skip,
   sleep,
@@ -82,7 +83,7 @@ describe('built-in programs with real traffic', { skip, timeout: 180_000 }, () =
 
       await bed.sendUdp('a', { dst: aToB(4), port, count: datagrams });
       await bed.sendUdp('a', { dst: aToB(6), port, count: datagrams });
-      const replies = [await bed.ping('a', aToB(4), { count: pings, intervalMs: 20 }), await bed.ping('a', aToB(6), { count: pings, intervalMs: 20 })];
+      const replies = [await pingExact(bed, 'a', aToB(4), { count: pings, intervalMs: 20 }), await pingExact(bed, 'a', aToB(6), { count: pings, intervalMs: 20 })];
       const tcp = [await bed.tcpConnect('a', { dst: aToB(4), port: 8080 }), await bed.tcpConnect('a', { dst: aToB(6), port: 8080 })];
       const after = await waitForStats(id, (s) => s.drop - before.drop >= BigInt(2 * datagrams));
       // Datagrams not dropped would have arrived long before the pings and TCP were done.
@@ -91,7 +92,7 @@ describe('built-in programs with real traffic', { skip, timeout: 180_000 }, () =
       await server.stop();
 
       assert.deepEqual(delivered, [0, 0], 'no datagram reached a socket');
-      assert.deepEqual(replies, [pings, pings], 'ICMP and ICMPv6 echo answered');
+      assert.deepEqual(replies, Array(2).fill({ transmitted: pings, received: pings }), 'ICMP and ICMPv6 echo answered');
       assert.deepEqual(tcp, [{ connected: true }, { connected: true }], 'TCP connects over IPv4 and IPv6');
       const delta = statsDelta(before, after);
       // Nothing in a's namespace sends UDP but the test, so drop counts exactly the datagrams.
@@ -253,12 +254,12 @@ describe('built-in programs with real traffic', { skip, timeout: 180_000 }, () =
       const id = load('b', 'eth0', 'reflect');
       const capture = await bed.capture('a', 'eth0', { filter: 'icmp or icmp6', direction: 'in' });
       const before = programStats(id);
-      const replies = [await bed.ping('a', ghost[4], { count, intervalMs: 20 }), await bed.ping('a', ghost[6], { count, intervalMs: 20 })];
+      const replies = [await pingExact(bed, 'a', ghost[4], { count, intervalMs: 20 }), await pingExact(bed, 'a', ghost[6], { count, intervalMs: 20 })];
       const delta = statsDelta(before, programStats(id));
       await sleep(50);
       const packets = await capture.stop();
 
-      assert.deepEqual(replies, [count, count], 'every echo request answered');
+      assert.deepEqual(replies, Array(2).fill({ transmitted: count, received: count }), 'every echo request answered');
       // Only unicast echo requests are reflected; a's ND/MLD go to group addresses or are not
       // echoes, so they pass: tx is exactly the echo requests.
       assert.equal(delta.tx, BigInt(2 * count), 'tx counted exactly the echo requests');
@@ -291,13 +292,13 @@ describe('built-in programs with real traffic', { skip, timeout: 180_000 }, () =
       const { delta, sent, result } = await countWhileSending(bed, sender, id, async () => {
         await bed.sendUdp('a', { dst: aToB(4), port, count: datagrams });
         await bed.sendUdp('a', { dst: aToB(6), port, count: datagrams });
-        const replies = [await bed.ping('a', aToB(4), { count: pings, intervalMs: 20 }), await bed.ping('a', aToB(6), { count: pings, intervalMs: 20 })];
+        const replies = [await pingExact(bed, 'a', aToB(4), { count: pings, intervalMs: 20 }), await pingExact(bed, 'a', aToB(6), { count: pings, intervalMs: 20 })];
         return { replies, received: [await listeners[0]!.waitFor(datagrams), await listeners[1]!.waitFor(datagrams)] };
       });
       for (const l of listeners) await l.stop();
 
       assert.deepEqual(result.received, [datagrams, datagrams], 'every datagram delivered after CPU steering');
-      assert.deepEqual(result.replies, [pings, pings], 'every echo request answered');
+      assert.deepEqual(result.replies, Array(2).fill({ transmitted: pings, received: pings }), 'every echo request answered');
       const ours = (p: ParsedPacket): boolean => findLayer(p, 'udp')?.dstPort === port || findLayer(p, 'icmp')?.icmpType === 8 || findLayer(p, 'icmpv6')?.icmpType === 128;
       // Both CPUs have a queue, so every frame (non-IP ones to slot 0) is redirected.
       const counted = assertCountsSent(delta.redirect, sent, ours, 2 * datagrams + 2 * pings, 'redirect');

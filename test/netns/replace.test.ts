@@ -1,10 +1,12 @@
 /**
  * Atomic replace under live traffic: while a sends a paced stream of numbered UDP datagrams and a
- * fast ping to b, the program on b's eth0 is replaced over and over — through the manager
+ * fast ping, the program on b's eth0 is replaced over and over — through the manager
  * (loadOnInterface with force: a BPF link update) and through the binding (replaceXdp with the
- * expected old id) — alternating two different pass programs. Not one datagram or echo may be
- * lost, and the program left attached is the last one put there. A plain load on the busy
- * interface fails and changes nothing. Needs root; skipped otherwise.
+ * expected old id), alternately. Two chains: pass ↔ pass′ with the traffic going to b, and
+ * reflect ↔ reflect with the traffic going to an address only the program answers, so that any
+ * gap between programs loses packets. Not one datagram or echo may be lost, and the program left
+ * attached is the last one put there. A plain load on the busy interface fails and changes
+ * nothing. Needs root; skipped otherwise.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -15,7 +17,7 @@ import { readRecord } from '../../src/programs/records.js';
 import { loadOnInterface } from '../../src/programs/manager.js';
 import { resolveTarget } from '../../src/programs/target.js';
 import { builtinObject, fixture } from '../helpers/paths.js';
-import { inNs, ipLinkXdp, leftovers, programStats, skip, sleep, unloadAll, waitForStats } from '../helpers/netns.js';
+import { inNs, ipLinkXdp, leftovers, pingExact, programStats, skip, sleep, staticNeighbour, unloadAll, waitForStats } from '../helpers/netns.js';
 
 /** Stream length and pacing: ~1000 datagrams/s for 3 s, and a 10 ms ping alongside. */
 const DATAGRAMS = 3000;
@@ -27,23 +29,26 @@ const REPLACE_EVERY_MS = 20;
 
 /**
  * Sends datagram i (payload: i as decimal text) at start + i × interval: a steady rate that no
- * socket buffer on the way can overflow, so any loss is the attachment's. Prints "started",
- * then the number sent.
+ * socket buffer on the way can overflow, so any loss is the attachment's. With echo = 1 it also
+ * collects what comes back to its own port (reflected datagrams) for 300 ms after the last send.
+ * Prints one JSON line: { sent, echoed: [sequence numbers] }.
  */
 const PACED_SENDER = `
 const dgram = require('node:dgram');
-const [dst, port, count, intervalUs] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));
+const [dst, port, count, intervalUs, echo] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));
 const sock = dgram.createSocket(dst.includes(':') ? 'udp6' : 'udp4');
+const echoed = [];
+sock.on('message', (msg) => echoed.push(Number(msg.toString())));
 const start = process.hrtime.bigint();
 let next = 0;
 let acked = 0;
-console.log('started');
+const finish = () => { console.log(JSON.stringify({ sent: acked, echoed })); sock.close(); };
 const tick = () => {
   const due = Math.min(count, Number((process.hrtime.bigint() - start) / 1000n) / intervalUs + 1);
   while (next < due) {
     sock.send(String(next++), port, dst, (err) => {
       if (err) { console.error(err.message); process.exit(1); }
-      if (++acked === count) { console.log(acked); sock.close(); }
+      if (++acked === count) setTimeout(finish, echo ? 300 : 0);
     });
   }
   if (next < count) setTimeout(tick, 1);
@@ -51,16 +56,37 @@ const tick = () => {
 tick();
 `;
 
-describe('atomic replace under continuous traffic', { skip, timeout: 120_000 }, () => {
+/**
+ * What streams through the program while it is replaced:
+ * - pass: datagrams to b's address, received by a listener in b; pings to b. A gap between two
+ *   programs would go unnoticed here (without a program the stack passes everything too), so this
+ *   proves that replacing disturbs nothing, not that it is atomic.
+ * - reflect: datagrams and pings to an address nobody owns (.3 / ::3, neighbour entry at b's MAC),
+ *   which only the reflect program answers (XDP_TX back to a). Any moment without a program, or
+ *   with a half-installed one, loses answers: this is the atomicity test.
+ */
+type Chain = 'pass' | 'reflect';
+
+describe('atomic replace under continuous traffic', { skip, timeout: 180_000 }, () => {
   let bed: Testbed;
+  let ghost4 = '';
+  let ghost6 = '';
 
   before(async () => {
-    bed = await Testbed.pair();
+    // TX checksum offload off: reflected UDP keeps a's checksum, which must then be complete.
+    bed = await Testbed.pair({ txChecksumOffload: false });
+    ghost4 = bed.link(0).subnetV4.replace(/\.0\/24$/, '.3');
+    ghost6 = bed.link(0).subnetV6.replace(/::\/64$/, '::3');
+    await staticNeighbour(bed, 'a', 'eth0', ghost4, bed.end('b').mac);
+    await staticNeighbour(bed, 'a', 'eth0', ghost6, bed.end('b').mac);
   });
 
   after(async () => {
     if (!bed) return;
-    unloadAll(bed, [['b', 'eth0']]);
+    unloadAll(bed, [
+      ['b', 'eth0'],
+      ['a', 'eth0'],
+    ]);
     const names = bed.namespaces.map((ns) => bed.netns(ns));
     await bed.destroy();
     assert.deepEqual(leftovers(bed), [], 'no pin directory or record of this test is left');
@@ -68,9 +94,9 @@ describe('atomic replace under continuous traffic', { skip, timeout: 120_000 }, 
     for (const name of names) assert.ok(!list.includes(name), `namespace ${name} removed`);
   });
 
-  /** The UDP counters of b's namespace that say whether its stack itself dropped datagrams. */
-  async function udpErrors(): Promise<Record<string, number>> {
-    const snmp = (await bed.exec('b', ['cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  /** The UDP counters of a namespace that say whether its stack itself dropped datagrams. */
+  async function udpErrors(ns: string): Promise<Record<string, number>> {
+    const snmp = (await bed.exec(ns, ['cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
     const [names, values] = snmp.map((l) => l.split(/\s+/).slice(1));
     const all = Object.fromEntries(names!.map((n, i) => [n, Number(values![i])]));
     return { InErrors: all.InErrors ?? -1, RcvbufErrors: all.RcvbufErrors ?? -1, InCsumErrors: all.InCsumErrors ?? -1 };
@@ -88,93 +114,109 @@ describe('atomic replace under continuous traffic', { skip, timeout: 120_000 }, 
     }
   }
 
-  for (const mode of ['native', 'generic'] as const) {
-    it(`loses no packet while the program is replaced again and again (${mode})`, async (t) => {
-      const b4 = bed.address('b', 4);
-      const b6 = bed.address('b', 6);
-      const objects = [builtinObject('pass'), fixture('seed', 'xdp_pass')]; // pass and pass′
-      try {
-        const first = inNs(bed, 'b', () => loadOnInterface({ ifname: 'eth0', program: 'pass', mode }));
-        assert.equal(first.attach.mode, mode);
-        const chain = [first.record.programId];
-        // Neighbours resolved and paths warm before the measured stream starts.
-        assert.equal(await bed.ping('a', b4, { count: 1 }), 1);
-        assert.equal(await bed.ping('a', b6, { count: 1 }), 1);
-        const errorsBefore = await udpErrors();
+  for (const chain of ['pass', 'reflect'] as const satisfies readonly Chain[]) {
+    for (const mode of ['native', 'generic'] as const) {
+      it(`loses no packet while ${chain} is replaced again and again (${mode})`, async (t) => {
+        // pass and pass′ (the seed, another program); reflect is loaded afresh each time.
+        const objects = chain === 'pass' ? [builtinObject('pass'), fixture('seed', 'xdp_pass')] : [builtinObject('reflect'), builtinObject('reflect')];
+        const [dst4, dst6] = chain === 'pass' ? [bed.address('b', 4), bed.address('b', 6)] : [ghost4, ghost6];
+        try {
+          // XDP_TX frames reach a only because a's veth runs XDP (DESIGN.md).
+          if (chain === 'reflect') inNs(bed, 'a', () => loadOnInterface({ ifname: 'eth0', program: 'pass', mode: 'native' }));
+          const first = inNs(bed, 'b', () => loadOnInterface({ ifname: 'eth0', program: chain, mode }));
+          assert.equal(first.attach.mode, mode);
+          const ids = [first.record.programId];
+          // Neighbours resolved and paths warm before the measured stream starts.
+          assert.equal(await bed.ping('a', dst4, { count: 1 }), 1);
+          assert.equal(await bed.ping('a', dst6, { count: 1 }), 1);
+          const errorsBefore = [await udpErrors('a'), await udpErrors('b')];
 
-        const listener = await bed.udpListen('b', b4, PORT);
-        const sender = bed.spawn('a', [process.execPath, '-e', PACED_SENDER, b4, String(PORT), String(DATAGRAMS), String(INTERVAL_US)]);
-        let senderOut = '';
-        sender.stdout!.on('data', (chunk: Buffer) => (senderOut += chunk.toString()));
-        const senderDone = once(sender, 'exit');
-        const pinging = bed.ping('a', b6, { count: PINGS, intervalMs: 10, timeoutMs: 10_000 });
+          const listener = chain === 'pass' ? await bed.udpListen('b', dst4, PORT) : undefined;
+          const sender = bed.spawn('a', [process.execPath, '-e', PACED_SENDER, dst4, String(PORT), String(DATAGRAMS), String(INTERVAL_US), chain === 'reflect' ? '1' : '0']);
+          const started = Date.now();
+          let senderOut = '';
+          let senderErr = '';
+          sender.stdout!.on('data', (chunk: Buffer) => (senderOut += chunk.toString()));
+          sender.stderr!.on('data', (chunk: Buffer) => (senderErr += chunk.toString()));
+          const senderDone = once(sender, 'exit');
+          const pinging = pingExact(bed, 'a', dst6, { count: PINGS, intervalMs: 10 });
 
-        // Replace only once traffic is flowing, and until the stream is nearly over.
-        assert.ok((await listener.waitFor(1, 5000)) >= 1, 'the stream started');
-        const firstSeen = listener.count;
-        let viaManager = 0;
-        let viaBinding = 0;
-        let lastSeen = firstSeen;
-        // Stops only after a replacement with the built-in pass (odd chain length), whose
-        // counters the final check reads (the seed pass has no maps).
-        while (chain.length % 2 === 0 || (listener.count < DATAGRAMS - 100 && sender.exitCode === null)) {
-          const previous = chain.at(-1)!;
-          const object = objects[chain.length % 2]!;
-          if (chain.length % 2 === 1) {
-            const { attach } = inNs(bed, 'b', () => loadOnInterface({ ifname: 'eth0', program: object, mode, force: true }));
-            assert.equal(attach.replaced?.programId, previous, 'the manager replaced the program that was there');
-            assert.equal(attach.mode, mode);
-            chain.push(attach.programId);
-            viaManager++;
-          } else {
-            const result = inNs(bed, 'b', () => replaceDirectly(resolveTarget('eth0'), object, previous));
-            assert.equal(result.replaced, previous, 'replaceXdp replaced the program that was there');
-            chain.push(result.programId);
-            viaBinding++;
+          // Replace from the start of the stream until shortly before its end; stop only after a
+          // replacement with objects[0] (odd count): the built-in, whose counters are read below.
+          const streamMs = (DATAGRAMS * INTERVAL_US) / 1000;
+          let viaManager = 0;
+          let viaBinding = 0;
+          let lastAt = 0;
+          while (ids.length % 2 === 0 || (Date.now() - started < streamMs - 100 && sender.exitCode === null)) {
+            const previous = ids.at(-1)!;
+            const object = objects[ids.length % 2]!;
+            if (ids.length % 2 === 1) {
+              const { attach } = inNs(bed, 'b', () => loadOnInterface({ ifname: 'eth0', program: object, mode, force: true }));
+              assert.equal(attach.replaced?.programId, previous, 'the manager replaced the program that was there');
+              assert.equal(attach.mode, mode);
+              ids.push(attach.programId);
+              viaManager++;
+            } else {
+              const result = inNs(bed, 'b', () => replaceDirectly(resolveTarget('eth0'), object, previous));
+              assert.equal(result.replaced, previous, 'replaceXdp replaced the program that was there');
+              ids.push(result.programId);
+              viaBinding++;
+            }
+            lastAt = Date.now() - started;
+            await sleep(REPLACE_EVERY_MS);
           }
-          lastSeen = listener.count;
-          await sleep(REPLACE_EVERY_MS);
+
+          const [code] = await senderDone;
+          const ping = await pinging;
+          assert.equal(code, 0, `sender exited cleanly: ${senderErr}`);
+          const report = JSON.parse(senderOut.trim().split('\n').at(-1) ?? '{}') as { sent: number; echoed: number[] };
+          let numbers = report.echoed;
+          if (listener) {
+            await listener.waitFor(DATAGRAMS, 3000);
+            await listener.stop();
+            numbers = listener.datagrams.map((d) => Number(d.data.toString()));
+          }
+          const errorsAfter = [await udpErrors('a'), await udpErrors('b')];
+
+          const seen = new Set(numbers);
+          const missing = [...Array(DATAGRAMS).keys()].filter((i) => !seen.has(i));
+          t.diagnostic(
+            `${chain} ${mode}: ${ids.length - 1} replacements (${viaManager} loadOnInterface --force, ${viaBinding} replaceXdp) ` +
+              `from 0 to ${lastAt} ms of a ${streamMs} ms stream; UDP ${numbers.length}/${report.sent} ${chain === 'pass' ? 'received' : 'reflected back'}, ` +
+              `ping ${ping.received}/${ping.transmitted} answered`,
+          );
+          assert.equal(report.sent, DATAGRAMS, 'the sender sent every datagram');
+          assert.deepEqual(missing, [], `every sequence number came through (${missing.length} missing)`);
+          assert.equal(numbers.length, DATAGRAMS, 'and none twice');
+          assert.deepEqual(ping, { transmitted: PINGS, received: PINGS }, 'every echo request answered');
+          assert.deepEqual(errorsAfter, errorsBefore, 'no stack dropped a datagram either (buffers, checksums)');
+          // Loading reflect takes ~40 ms of verification here, pass ~10 ms: ~45 and ~90 swaps.
+          assert.ok(ids.length - 1 >= 20, `replaced often enough to mean something (${ids.length - 1} times)`);
+          assert.ok(viaManager >= 10 && viaBinding >= 10, 'both ways were exercised');
+          assert.equal(new Set(ids).size, ids.length, 'every replacement put a new program in place');
+
+          const last = ids.at(-1)!;
+          const attached = inNs(bed, 'b', () => queryXdp(resolveTarget('eth0')));
+          assert.deepEqual(
+            attached.map((a) => [a.mode, a.programId]),
+            [[mode, last]],
+            'the program attached is the last one put there',
+          );
+          assert.equal((await ipLinkXdp(bed, 'b', 'eth0')).id, last, 'iproute2 agrees');
+          // The last program is the live one: it counts the next pings.
+          const verdict = chain === 'pass' ? 'pass' : 'tx';
+          const before = programStats(last)[verdict];
+          assert.equal(await bed.ping('a', dst4, { count: 3, intervalMs: 20 }), 3);
+          const after = await waitForStats(last, (s) => s[verdict] >= before + 3n);
+          assert.ok(after[verdict] >= before + 3n, `the last program counted the pings under ${verdict}`);
+        } finally {
+          unloadAll(bed, [
+            ['b', 'eth0'],
+            ['a', 'eth0'],
+          ]);
         }
-
-        const [code] = await senderDone;
-        const replies = await pinging;
-        const received = await listener.waitFor(DATAGRAMS, 3000);
-        await listener.stop();
-        const errorsAfter = await udpErrors();
-
-        assert.equal(code, 0, `sender exited cleanly: ${senderOut}`);
-        assert.equal(senderOut.trim().split('\n').at(-1), String(DATAGRAMS), 'the sender sent every datagram');
-        const numbers = listener.datagrams.map((d) => Number(d.data.toString()));
-        const seen = new Set(numbers);
-        const missing = [...Array(DATAGRAMS).keys()].filter((i) => !seen.has(i));
-        t.diagnostic(
-          `${mode}: ${chain.length - 1} replacements (${viaManager} via loadOnInterface --force, ${viaBinding} via replaceXdp) ` +
-            `while datagrams ${firstSeen}..${lastSeen} arrived; UDP ${received}/${DATAGRAMS} received, ping ${replies}/${PINGS} answered`,
-        );
-        assert.deepEqual(missing, [], 'every sequence number arrived');
-        assert.equal(numbers.length, DATAGRAMS, 'and none twice');
-        assert.equal(replies, PINGS, 'every echo request answered');
-        assert.deepEqual(errorsAfter, errorsBefore, "b's stack dropped no datagram either (buffers, checksums)");
-        assert.ok(chain.length - 1 >= 40, `replaced often enough to mean something (${chain.length - 1} times)`);
-        assert.ok(viaManager >= 20 && viaBinding >= 20, 'both ways were exercised');
-        assert.equal(new Set(chain).size, chain.length, 'every replacement put a new program in place');
-
-        const last = chain.at(-1)!;
-        const attached = inNs(bed, 'b', () => queryXdp(resolveTarget('eth0')));
-        assert.deepEqual(
-          attached.map((a) => [a.mode, a.programId]),
-          [[mode, last]],
-          'the program attached is the last one put there',
-        );
-        assert.equal((await ipLinkXdp(bed, 'b', 'eth0')).id, last, 'iproute2 agrees');
-        // The last program is live: it sees (and passes) traffic.
-        const before = programStats(last).pass;
-        assert.equal(await bed.ping('a', b4, { count: 3, intervalMs: 20 }), 3);
-        assert.ok((await waitForStats(last, (s) => s.pass >= before + 3n)).pass >= before + 3n, 'the last program counts the pings');
-      } finally {
-        unloadAll(bed, [['b', 'eth0']]);
-      }
-    });
+      });
+    }
   }
 
   it('a load without force on a busy interface fails with BusyError naming the program, and leaves it running', async () => {
