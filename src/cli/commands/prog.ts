@@ -4,7 +4,8 @@
  * touches the interface.
  */
 import { Command } from 'commander';
-import { InvalidArgumentError, type ConstantValue } from '../../bpf/index.js';
+import { existsSync } from 'node:fs';
+import { InvalidArgumentError, NotFoundError, type ConstantValue } from '../../bpf/index.js';
 import { builtinNames } from '../../programs/catalogue.js';
 import { builtinSetup, type BuiltinOptions } from '../../programs/configure.js';
 import { interfaceStatus, loadOnInterface, statusOf, unloadFromInterface, type InterfaceStatus } from '../../programs/manager.js';
@@ -82,7 +83,8 @@ function loadCommand(): Command {
     .addHelpText(
       'after',
       '\nThe program stays attached after xdpkit exits: its BPF link is pinned at\n' +
-        '/sys/fs/bpf/xdpkit/<iface>/link (bpffs is mounted if needed). Remove it with\n' +
+        '/sys/fs/bpf/xdpkit/<iface>/link (in a namespace made by ip netns add:\n' +
+        '/sys/fs/bpf/xdpkit/<netns>:<iface>/link; bpffs is mounted if needed). Remove it with\n' +
         "'xdpkit prog unload <iface>'.\n\n" +
         'Examples:\n' +
         '  xdpkit prog load eth0 drop_udp --port 53\n' +
@@ -93,7 +95,34 @@ function loadCommand(): Command {
     .action((ifname: string, program: string, options: LoadOptions, command: Command) => runLoad(ifname, program, options, outputFor(command)));
 }
 
+/**
+ * A bare word that is neither a built-in nor a file is most likely a mistyped built-in:
+ * say so, with the list, rather than "object file /cwd/drop_upd does not exist".
+ */
+function checkProgramName(program: string): void {
+  if (builtinNames().includes(program) || program.includes('/') || program.includes('.') || existsSync(program)) return;
+  const names = builtinNames();
+  const near = names.filter((name) => editDistance(name, program) <= Math.max(1, Math.floor(name.length / 3)));
+  throw new NotFoundError(`there is no built-in program or object file named "${program}"`, {
+    details: `built-in programs: ${names.join(', ')}`,
+    hint: near.length > 0 ? `did you mean ${near.join(' or ')}?` : 'give a built-in name, or the path of a BPF object file (e.g. ./prog.o)',
+  });
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
 function runLoad(ifname: string, program: string, options: LoadOptions, out: Output): void {
+  checkProgramName(program);
   const builtin = builtinNames().includes(program) ? program : undefined;
   // Options that parsed but do not fit the program are command-line errors (exit 2).
   const setup = checkCommandLine(() => {
