@@ -16,6 +16,8 @@ export interface ProgramInfo {
   name: string;
   /** The program's tag (sha of its instructions) as 16 hex digits, as bpftool prints it. */
   tag: string;
+  /** Bytes of JIT-compiled code; 0 when the program runs in the interpreter. */
+  jitedLength: number;
   mapIds: number[];
   btfId: number;
   /** Run count and total run time; non-zero only while kernel.bpf_stats_enabled is on. */
@@ -88,6 +90,7 @@ export function programInfo(fd: number): ProgramInfo {
     type: info.readUInt32LE(0),
     id: info.readUInt32LE(4),
     tag: info.subarray(8, 16).toString('hex'),
+    jitedLength: info.readUInt32LE(16),
     mapIds: Array.from({ length: mapCount }, (_, i) => mapIds.readUInt32LE(4 * i)),
     name:
       shortName.length === BPF_OBJ_NAME_LEN - 1 && hasFuncInfo && btfId !== 0

@@ -46,7 +46,10 @@ describe('sysctls', () => {
     assert.equal(jitCheck('1').status, 'ok');
     assert.deepEqual([jitCheck('0').status, jitCheck('0').fix], ['warn', 'sysctl -w net.core.bpf_jit_enable=1']);
     assert.equal(jitCheck('2').status, 'warn');
-    assert.match(jitCheck(undefined).summary, /no BPF JIT/);
+    assert.match(jitCheck(undefined, () => true).summary, /was JIT-compiled/);
+    assert.equal(jitCheck(undefined, () => true).status, 'ok');
+    assert.equal(jitCheck(undefined, () => false).status, 'warn');
+    assert.match(jitCheck(undefined, () => undefined).summary, /unknown/);
   });
   it('unprivileged BPF is only information', () => {
     for (const value of ['0', '1', '2', undefined]) assert.equal(unprivilegedCheck(value).status, 'info');
