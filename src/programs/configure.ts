@@ -7,12 +7,12 @@ import {
   BpfObject,
   bytes,
   InvalidArgumentError,
-  struct,
   u32,
   u8,
   XdpAction,
   type ConstantValue,
 } from '../bpf/index.js';
+import { cpumapValueCodec } from './map-codecs.js';
 import { resolveTarget } from './target.js';
 
 export interface BuiltinOptions {
@@ -112,7 +112,7 @@ function cpumapSetup(cpus: number[] | undefined, qsize: number | undefined): Bui
   return {
     constants: { nr_cpus: chosen.length },
     configure: (object) => {
-      const cpuMap = object.map('cpu_map').withCodecs(u32, struct({ qsize: u32, prog_id: u32 }));
+      const cpuMap = object.map('cpu_map').withCodecs(u32, cpumapValueCodec);
       const available = object.map('cpus_available').withCodecs(u32, u32);
       chosen.forEach((cpu, slot) => {
         cpuMap.set(cpu, { qsize: qsize ?? 2048, prog_id: 0 });

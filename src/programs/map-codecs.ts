@@ -5,7 +5,10 @@
  */
 import { BpfMap, hex, struct, u32, u64, u8, type Codec } from '../bpf/index.js';
 
+/** struct xdpkit_action_stats (bpf/include/xdpkit/stats.h). */
 export const actionStatsCodec = struct({ packets: u64, bytes: u64 });
+/** struct bpf_cpumap_val: queue size and an optional program (by id when read back). */
+export const cpumapValueCodec = struct({ qsize: u32, prog_id: u32 });
 
 /** Key and value codecs of xdpkit's well-known maps, by map name. */
 const KNOWN_MAPS: Record<string, { key: Codec<unknown>; value: Codec<unknown> }> = {
@@ -14,7 +17,7 @@ const KNOWN_MAPS: Record<string, { key: Codec<unknown>; value: Codec<unknown> }>
   redirect_map: { key: u32, value: u32 },
   xdp_devmap: { key: u32, value: u32 },
   cpus_available: { key: u32, value: u32 },
-  cpu_map: { key: u32, value: struct({ qsize: u32, prog_id: u32 }) },
+  cpu_map: { key: u32, value: cpumapValueCodec },
 };
 
 /** The map with typed codecs when xdpkit knows it and the sizes match, otherwise hex. */
