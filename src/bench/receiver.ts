@@ -1,0 +1,82 @@
+/**
+ * The receiving side of a benchmark: its NAPI kthreads (threaded NAPI, `napi/<dev>-<id>`),
+ * pinned away from the generator's CPU, and what they cost. The receiver's cost is the CPU time
+ * of those threads (/proc/<pid>/schedstat, first field, ns) over the packets received, which
+ * does not depend on how fast the generator is.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { runCommand } from '../net/index.js';
+
+/** Thread ids of the NAPI kthreads of `ifname` (names are global: give the device a unique name). */
+export function napiThreads(ifname: string): number[] {
+  const prefix = `napi/${ifname}-`;
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim().startsWith(prefix)) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
+/** Summed run time in ns of the given threads (0 for one that is gone). */
+export function cpuTimeNs(pids: readonly number[]): bigint {
+  let total = 0n;
+  for (const pid of pids) {
+    try {
+      total += BigInt(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0] ?? '0');
+    } catch {
+      // Gone: counts nothing.
+    }
+  }
+  return total;
+}
+
+/** Pins a thread (or this process's main thread) to one CPU. */
+export async function pinThread(pid: number, cpu: number): Promise<void> {
+  await runCommand(['taskset', '-p', '-c', String(cpu), String(pid)]);
+}
+
+/** The CPU list a thread may run on, as taskset prints it (to restore it later). */
+export async function threadAffinity(pid: number): Promise<string> {
+  const result = await runCommand(['taskset', '-p', '-c', String(pid)]);
+  return result.stdout.trim().split(':').pop()?.trim() ?? '';
+}
+
+export async function restoreAffinity(pid: number, cpus: string): Promise<void> {
+  if (cpus) await runCommand(['taskset', '-p', '-c', cpus, String(pid)]);
+}
+
+/** veth queue counters (`ethtool -S`), summed over queues: frames received, XDP drops, frames sent by XDP. */
+export interface VethCounters {
+  /** Frames that reached the device's receive loop (rx_queue_*_xdp_packets). */
+  received: bigint;
+  /** XDP_DROP verdicts (rx_queue_*_xdp_drops). */
+  xdpDrops: bigint;
+  /** Frames this end transmitted with ndo_xdp_xmit (tx_queue_*_xdp_xmit) and the ones refused. */
+  xdpXmit: bigint;
+  xdpXmitErrors: bigint;
+}
+
+/** Reads a veth's counters; `argvPrefix` runs ethtool in the right namespace (`ip netns exec NS`). */
+export async function vethCounters(netns: string | undefined, ifname: string): Promise<VethCounters> {
+  const argv = netns ? ['ip', 'netns', 'exec', netns, 'ethtool', '-S', ifname] : ['ethtool', '-S', ifname];
+  const { stdout } = await runCommand(argv);
+  const sum = (pattern: RegExp): bigint => {
+    let total = 0n;
+    for (const line of stdout.split('\n')) {
+      const match = /^\s*([\w]+):\s*(\d+)/.exec(line);
+      if (match && pattern.test(match[1]!)) total += BigInt(match[2]!);
+    }
+    return total;
+  };
+  return {
+    received: sum(/^rx_queue_\d+_xdp_packets$/),
+    xdpDrops: sum(/^rx_queue_\d+_xdp_drops$/),
+    xdpXmit: sum(/^tx_queue_\d+_xdp_xmit$/),
+    xdpXmitErrors: sum(/^tx_queue_\d+_xdp_xmit_errors$/),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * What a benchmark compares: XDP ceilings, xdpkit's built-ins, and Linux doing the same job
+ * (drop UDP to one port) with iptables, nftables and xdp-filter, or not at all (the stack).
+ * A scenario sets itself up on the receiving veth end and tears itself down; the runner
+ * measures between the two.
+ */
+import { join } from 'node:path';
+import { attachXdp, BpfObject, closeLinkFd, detachXdp, u32, type XdpTarget } from '../bpf/index.js';
+import { runCommand } from '../net/index.js';
+import { packageRoot } from '../programs/catalogue.js';
+import { builtinProgram } from '../programs/catalogue.js';
+import { actionStatsCodec } from '../programs/map-codecs.js';
+
+/** Where a scenario runs: the receiver's device and namespace, the port the filters drop. */
+export interface ScenarioEnv {
+  netns: string;
+  ifname: string;
+  ifindex: number;
+  dropPort: number;
+  /** Runs fn in the receiver's network namespace. */
+  inReceiver<T>(fn: () => T | Promise<T>): Promise<T>;
+}
+
+export interface ScenarioHandle {
+  /** ns per run of the program alone (BPF_PROG_TEST_RUN, large repeat); XDP scenarios only. */
+  programCostNs?(frame: Buffer, repeat: number): number;
+  /** Verdicts counted by the program itself (xdpkit programs only). */
+  verdicts?(): { dropped: bigint; passed: bigint };
+  teardown(): Promise<void>;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  setup(env: ScenarioEnv): Promise<ScenarioHandle>;
+}
+
+/** Loads an XDP object, attaches it natively to the receiver, detaches and closes on teardown. */
+async function xdpScenario(env: ScenarioEnv, objectPath: string, program: string, configure?: (o: BpfObject) => void, prepare?: (o: BpfObject) => void): Promise<ScenarioHandle> {
+  const object = BpfObject.open(objectPath);
+  const target: XdpTarget = { ifindex: env.ifindex, name: env.ifname };
+  let linkFd: number | undefined;
+  try {
+    configure?.(object);
+    object.load();
+    prepare?.(object);
+    const fd = object.program(program).fd;
+    linkFd = await env.inReceiver(() => attachXdp(target, fd, { mode: 'native' }).linkFd);
+  } catch (error) {
+    object.close();
+    throw error;
+  }
+  const hasStats = object.userMapNames().includes('xdp_stats');
+  return {
+    programCostNs: (frame, repeat) => object.program(program).testRun({ data: frame, repeat }).durationNs,
+    ...(hasStats
+      ? {
+          verdicts: () => {
+            const stats = object.map('xdp_stats').withCodecs(u32, actionStatsCodec);
+            return { dropped: stats.getSummed(1)?.packets ?? 0n, passed: stats.getSummed(2)?.packets ?? 0n };
+          },
+        }
+      : {}),
+    async teardown() {
+      try {
+        if (linkFd !== undefined) closeLinkFd(linkFd);
+        await env.inReceiver(() => detachXdp(target));
+      } finally {
+        object.close();
+      }
+    },
+  };
+}
+
+const benchObject = (name: string): string => join(packageRoot(), 'build', 'bpf', `${name}.o`);
+
+function inNs(env: ScenarioEnv, argv: string[]): Promise<unknown> {
+  return runCommand(['ip', 'netns', 'exec', env.netns, ...argv]);
+}
+
+/** Keeps the host's mount namespace (xdp-filter pins its maps in the host's bpffs). */
+function inNetOnly(env: ScenarioEnv, argv: string[]): Promise<unknown> {
+  return runCommand(['nsenter', `--net=/run/netns/${env.netns}`, ...argv]);
+}
+
+const noTeardown = async (): Promise<void> => {};
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'empty',
+    description: 'empty XDP_DROP (never reads the packet): the upper ceiling',
+    setup: (env) => xdpScenario(env, benchObject('bench_empty'), 'xdp_bench_empty'),
+  },
+  {
+    name: 'touch',
+    description: 'touch and drop (reads the EtherType): the ceiling programs are judged against',
+    setup: (env) => xdpScenario(env, benchObject('bench_touch'), 'xdp_bench_touch'),
+  },
+  {
+    name: 'drop_udp',
+    description: 'xdpkit drop_udp, dropping UDP to the benchmark port (match_ports = 1)',
+    setup: (env) =>
+      xdpScenario(
+        env,
+        builtinProgram('drop_udp').object,
+        'xdp_drop_udp',
+        (o) => o.setConstants({ match_ports: 1 }),
+        (o) => {
+          const key = Buffer.alloc(4);
+          key.writeUInt32LE(env.dropPort);
+          o.map('drop_ports').set(key, Buffer.from([1]));
+        },
+      ),
+  },
+  {
+    name: 'xdp-filter',
+    description: 'xdp-filter (xdp-tools), native, dropping UDP to the benchmark port',
+    async setup(env) {
+      await inNetOnly(env, ['xdp-filter', 'load', '-m', 'native', '-f', 'udp,ipv4', env.ifname]);
+      try {
+        await inNetOnly(env, ['xdp-filter', 'port', '-p', 'udp', '-m', 'dst', String(env.dropPort)]);
+      } catch (error) {
+        await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]).catch(() => {});
+        throw error;
+      }
+      return { teardown: () => inNetOnly(env, ['xdp-filter', 'unload', env.ifname]).then(() => {}) };
+    },
+  },
+  {
+    name: 'iptables',
+    description: 'iptables raw PREROUTING drop of UDP to the benchmark port (no XDP)',
+    async setup(env) {
+      await inNs(env, ['iptables', '-t', 'raw', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(env.dropPort), '-j', 'DROP']);
+      return { teardown: () => inNs(env, ['iptables', '-t', 'raw', '-F', 'PREROUTING']).then(() => {}) };
+    },
+  },
+  {
+    name: 'nftables',
+    description: 'nftables netdev ingress drop of UDP to the benchmark port (no XDP)',
+    async setup(env) {
+      const rules = `table netdev xdpkit_bench {\n chain ingress {\n  type filter hook ingress device "${env.ifname}" priority -500;\n  udp dport ${env.dropPort} drop\n }\n}\n`;
+      await runCommand(['ip', 'netns', 'exec', env.netns, 'sh', '-c', 'printf "%s" "$0" | nft -f -', rules]);
+      return { teardown: () => inNs(env, ['nft', 'delete', 'table', 'netdev', 'xdpkit_bench']).then(() => {}) };
+    },
+  },
+  {
+    name: 'pass',
+    description: 'xdpkit pass: every frame goes on to the stack (UDP to a closed port)',
+    setup: (env) => xdpScenario(env, builtinProgram('pass').object, 'xdp_pass'),
+  },
+  {
+    name: 'stack',
+    description: 'no filter at all: the stack receives every frame (UDP to a closed port)',
+    setup: async () => ({ teardown: noTeardown }),
+  },
+];
+
+export function scenarioByName(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
