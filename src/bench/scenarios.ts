@@ -4,6 +4,7 @@
  * A scenario sets itself up on the receiving veth end and tears itself down; the runner
  * measures between the two.
  */
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { attachXdp, BpfObject, closeLinkFd, detachXdp, u32, type XdpTarget } from '../bpf/index.js';
 import { runCommand } from '../net/index.js';
@@ -123,7 +124,21 @@ export const SCENARIOS: readonly Scenario[] = [
         await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]).catch(() => {});
         throw error;
       }
-      return { teardown: () => inNetOnly(env, ['xdp-filter', 'unload', env.ifname]).then(() => {}) };
+      // xdp-filter pins its maps in the host's bpffs: unload it before the testbed's own signal
+      // handler removes the namespace (prepended, so it runs first).
+      const onSignal = (): void => {
+        spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, 'xdp-filter', 'unload', env.ifname], { stdio: 'ignore' });
+        removeSignalHandlers();
+      };
+      const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+      const removeSignalHandlers = (): void => signals.forEach((sig) => process.removeListener(sig, onSignal));
+      signals.forEach((sig) => process.prependListener(sig, onSignal));
+      return {
+        teardown: async () => {
+          removeSignalHandlers();
+          await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]);
+        },
+      };
     },
   },
   {

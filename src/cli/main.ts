@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { benchCommand } from './commands/bench.js';
 import { doctorCommand } from './commands/doctor.js';
 import { mapCommand } from './commands/map.js';
 import { progCommand, statusCommand } from './commands/prog.js';
@@ -15,7 +16,7 @@ import { traceCommand } from './commands/trace.js';
 import type { CommandGroup, GlobalOptions } from './context.js';
 import { reportError, UsageError } from './errors.js';
 
-const GROUPS: CommandGroup[] = [progCommand, statusCommand, statsCommand, mapCommand, redirectCommand, traceCommand, doctorCommand];
+const GROUPS: CommandGroup[] = [progCommand, statusCommand, statsCommand, mapCommand, redirectCommand, traceCommand, doctorCommand, benchCommand];
 
 function packageVersion(): string {
   // Two levels up from both src/cli/main.ts (tsx) and dist/cli/main.js (built).

@@ -1,0 +1,68 @@
+/**
+ * `xdpkit bench`: measures XDP ceilings, xdpkit's built-ins and Linux's own filters (iptables,
+ * nftables, xdp-filter, the bare stack) on a throwaway veth pair with the in-kernel generator,
+ * prints the table and writes JSON + Markdown under bench/results/. Everything it creates lives
+ * in its own namespaces and is removed at the end, also on Ctrl-C.
+ */
+import { Command } from 'commander';
+import { z } from 'zod';
+import { summaryRow, COLUMNS, headerLines, writeResults } from '../../bench/report.js';
+import { runBench } from '../../bench/run.js';
+import { SCENARIOS } from '../../bench/scenarios.js';
+import { InvalidArgumentError } from '../../bpf/index.js';
+import { outputFor } from '../output.js';
+
+const Options = z.object({
+  rounds: z.coerce.number().int().min(1).max(100),
+  duration: z.coerce.number().positive().max(60),
+  flows: z.coerce.number().int().min(1).max(4096),
+  size: z.coerce.number().int().min(60).max(1514),
+  batch: z.coerce.number().int().min(1).max(256),
+  scenarios: z.string().optional(),
+  write: z.boolean(),
+});
+
+export function benchCommand(): Command {
+  return new Command('bench')
+    .description('benchmark XDP programs against iptables, nftables, xdp-filter and the stack (in-kernel traffic on a veth pair)')
+    .option('--rounds <n>', 'rounds; scenarios are interleaved round by round', '5')
+    .option('--duration <seconds>', 'traffic per scenario and round', '2')
+    .option('--flows <n>', 'flows (source address/port pairs)', '1')
+    .option('--size <bytes>', 'frame size without FCS (60 = the 64-byte minimum)', '60')
+    .option('--batch <n>', 'live-frames batch size', '64')
+    .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')} (touch is always run)`)
+    .option('--no-write', 'do not write results under bench/results/')
+    .action(async (raw: Record<string, unknown>, command: Command) => {
+      const parsed = Options.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new InvalidArgumentError(`--${String(issue?.path[0] ?? '?')}: ${issue?.message ?? 'invalid'}`);
+      }
+      const o = parsed.data;
+      const out = outputFor(command);
+      const report = await runBench({
+        rounds: o.rounds,
+        durationS: o.duration,
+        flows: o.flows,
+        frameSize: o.size,
+        batchSize: o.batch,
+        ...(o.scenarios ? { scenarios: o.scenarios.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+        onProgress: (text) => {
+          if (process.stderr.isTTY && !out.json) process.stderr.write(`\r\x1b[K${text}`);
+        },
+      });
+      if (process.stderr.isTTY && !out.json) process.stderr.write('\r\x1b[K');
+      const files = o.write ? writeResults(report) : undefined;
+      out.result({ ...report, ...(files ? { files } : {}) }, () => {
+        for (const line of headerLines(report)) out.line(out.colors.dim(line));
+        out.line();
+        out.table(
+          COLUMNS.map((header, i) => ({ header, align: i === 0 ? 'left' : 'right' })),
+          report.summaries.map(summaryRow),
+        );
+        out.line();
+        out.line(out.colors.dim('vs touch: touch-ceiling ns/pkt ÷ this ns/pkt in the same round (1.00 = as cheap), median over rounds'));
+        if (files) out.note(`wrote ${files.markdown} and ${files.json}`);
+      });
+    });
+}
