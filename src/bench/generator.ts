@@ -113,6 +113,14 @@ export class Generator {
     });
   }
 
+  /**
+   * Runs the program once on `input` without transmitting and returns the frame it would send:
+   * whatever `input` held, the result is the template of the next flow (checks trap 1).
+   */
+  rewrite(input: Buffer): Buffer {
+    return this.object.program('xdp_bench_gen').testRun({ data: input, repeat: 1 }).data;
+  }
+
   /** Frames generated so far and frames the program could not fill (should stay 0). */
   counters(): { generated: bigint; failed: bigint } {
     const bss = this.object.map(this.object.mapNames().find((n) => n.endsWith('.bss')) ?? '.bss');
