@@ -5,6 +5,7 @@
  * fails loudly when the kernel does not do what it says.
  */
 import { Testbed } from '../net/index.js';
+import { forgetNamespace } from '../programs/manager.js';
 import { check, heading, quietly, say, xdpkit } from './show.js';
 
 const UDP_PORT = 9000;
@@ -104,6 +105,9 @@ async function main(): Promise<void> {
     ],
     prefix: 'xdpdemo',
   });
+  // Ctrl-C: the testbed removes the namespaces; the pins they leave in bpffs go on exit.
+  process.on('exit', () => bed.namespaces.forEach((ns) => forgetNamespace(bed.netns(ns))));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   try {
     await demo(bed);
     heading('Done: every check passed, the test network is removed');

@@ -19,7 +19,7 @@ export interface NamespaceRunner {
 export interface PingOptions {
   /** Echo requests to send (default 3). */
   count?: number;
-  /** Give up after this long (default 5000 ms). */
+  /** How long to wait for the last replies after the final request (default 5000 ms). */
   timeoutMs?: number;
   /** Between requests (default 100 ms; below 200 ms needs root, which netns tests have). */
   intervalMs?: number;
@@ -27,7 +27,10 @@ export interface PingOptions {
   size?: number;
 }
 
-/** Sends echo requests with iputils ping; resolves to the number of replies received. */
+/**
+ * Sends exactly `count` echo requests with iputils ping; resolves to the number of replies.
+ * (-W waits for late replies; -w would keep sending until `count` replies came, hiding loss.)
+ */
 export async function ping(runner: NamespaceRunner, ns: string, address: string, options: PingOptions = {}): Promise<number> {
   assertTestAddress(address);
   const count = options.count ?? 3;
@@ -41,13 +44,14 @@ export async function ping(runner: NamespaceRunner, ns: string, address: string,
     String(count),
     '-i',
     String((options.intervalMs ?? 100) / 1000),
-    '-w',
+    '-W',
     String(Math.max(1, Math.ceil(timeoutMs / 1000))),
     ...(options.size === undefined ? [] : ['-s', String(options.size)]),
     address,
   ];
   // ping exits 1 when replies are missing: that is an answer (0 received), not a failure.
-  const result = await runner.exec(ns, argv, { check: false, timeoutMs: timeoutMs + 5000 });
+  const sending = count * (options.intervalMs ?? 100);
+  const result = await runner.exec(ns, argv, { check: false, timeoutMs: sending + timeoutMs + 5000 });
   const match = /(\d+) (?:packets )?received/.exec(result.stdout);
   if (!match) throw new SystemError(`ping ${address} in ${ns} gave no summary (exit ${result.code})`, { details: (result.stderr || result.stdout).trim() });
   return Number(match[1]);

@@ -4,6 +4,7 @@
  * outlives this process), remember it; and the reverse. The order matters: every step that can
  * fail happens before the attach, so a failed load leaves the interface exactly as it was.
  */
+import { readdirSync, rmSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import {
   attachXdp,
@@ -15,6 +16,7 @@ import {
   queryXdp,
   removeEmptyPinDirs,
   unpinPath,
+  XDPKIT_PIN_ROOT,
   type AttachResult,
   type ConstantValue,
   type XdpAttachment,
@@ -23,7 +25,7 @@ import {
 } from '../bpf/index.js';
 import { builtinProgram, isBuiltinName } from './catalogue.js';
 import { interfaceKey } from './interface-key.js';
-import { readRecord, removeRecord, writeRecord, type ProgramRecord } from './records.js';
+import { readRecord, RECORD_DIR, removeRecord, writeRecord, type ProgramRecord } from './records.js';
 import { resolveTarget } from './target.js';
 
 export interface LoadRequest {
@@ -175,4 +177,21 @@ export function statusOf(target: XdpTarget): InterfaceStatus {
     return { ...a, managed: ours, ...(ours && record.builtin ? { builtin: record.builtin } : {}), ...(ours ? { object: record.object } : {}) };
   });
   return { ifname: target.name, ifindex: target.ifindex, attachments };
+}
+
+/**
+ * Removes the pins and records of every interface of the network namespace `netns` (by its
+ * `ip netns` name), for when the namespace is gone or going: its interfaces can no longer be
+ * reached to unload, but their pins would otherwise outlive it in the shared bpffs.
+ */
+export function forgetNamespace(netns: string): void {
+  for (const dir of [XDPKIT_PIN_ROOT, RECORD_DIR]) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names.filter((n) => n.startsWith(`${netns}:`))) rmSync(`${dir}/${name}`, { recursive: true, force: true });
+  }
 }
