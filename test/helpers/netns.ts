@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { BpfMap, programInfoById, struct, u32, u64, XDP_ACTION_NAMES, XdpAction, XDPKIT_PIN_ROOT, type XdpActionName } from '../../src/bpf/index.js';
-import { assertTestAddress, findLayer, withNetnsSync, type CapturedPacket, type ParsedPacket, type Testbed } from '../../src/net/index.js';
+import { assertTestAddress, findLayer, runCommand, withNetnsSync, type CapturedPacket, type ParsedPacket, type Testbed } from '../../src/net/index.js';
 import { ipFamily } from '../../src/net/test-addresses.js';
 import { unloadFromInterface } from '../../src/programs/manager.js';
 import { RECORD_DIR } from '../../src/programs/records.js';
@@ -179,6 +179,19 @@ export function unloadAll(bed: Testbed, interfaces: [ns: string, ifname: string]
       // Namespace or interface already gone: nothing left attached there.
     }
   }
+}
+
+/**
+ * The after hook of a netns suite: unloads the listed interfaces, destroys the bed, and fails
+ * when a pin, a record or a namespace of the bed is left behind.
+ */
+export async function tearDown(bed: Testbed, interfaces: [ns: string, ifname: string][]): Promise<void> {
+  unloadAll(bed, interfaces);
+  const names = bed.namespaces.map((ns) => bed.netns(ns));
+  await bed.destroy();
+  assert.deepEqual(leftovers(bed), [], 'no pin directory or record of this test is left');
+  const list = (await runCommand(['ip', 'netns', 'list'])).stdout;
+  for (const name of names) assert.ok(!list.includes(name), `namespace ${name} removed`);
 }
 
 /**

@@ -14,7 +14,7 @@ import { loadOnInterface, statusOf, unloadFromInterface } from '../../src/progra
 import { RECORD_DIR } from '../../src/programs/records.js';
 import { resolveTarget } from '../../src/programs/target.js';
 import { builtinObject } from '../helpers/paths.js';
-import { assertCountsSent, countWhileSending, inNs, pingExact, ipLinkXdp, leftovers, skip, unloadAll } from '../helpers/netns.js';
+import { assertCountsSent, countWhileSending, inNs, pingExact, ipLinkXdp, leftovers, skip, unloadAll, tearDown } from '../helpers/netns.js';
 
 describe('attach on real interfaces', { skip, timeout: 120_000 }, () => {
   let bed: Testbed;
@@ -28,16 +28,11 @@ describe('attach on real interfaces', { skip, timeout: 120_000 }, () => {
 
   after(async () => {
     if (!bed) return;
-    unloadAll(bed, [
+    await tearDown(bed, [
       ['b', 'eth0'],
       ['b', 'br0'],
       ['a', 'eth0'],
     ]);
-    const names = bed.namespaces.map((ns) => bed.netns(ns));
-    await bed.destroy();
-    assert.deepEqual(leftovers(bed), [], 'no pin directory or record of this test is left');
-    const list = (await runCommand(['ip', 'netns', 'list'])).stdout;
-    for (const name of names) assert.ok(!list.includes(name), `namespace ${name} removed`);
   });
 
   for (const [mode, ipWord] of [

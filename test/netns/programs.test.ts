@@ -10,24 +10,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BpfMap, programInfoById, u32, type XdpModeRequest } from '../../src/bpf/index.js';
-import { checksumsValid, findLayer, runCommand, Testbed, type ParsedPacket } from '../../src/net/index.js';
+import { checksumsValid, findLayer, Testbed, type ParsedPacket } from '../../src/net/index.js';
 import { builtinSetup, type BuiltinOptions } from '../../src/programs/configure.js';
 import { loadOnInterface } from '../../src/programs/manager.js';
 import { fixture } from '../helpers/paths.js';
-import {
-  assertCountsSent,
-  countWhileSending,
-  inNs,
-  leftovers,
-  pingExact,
-  programStats,
-  skip,
-  sleep,
-  staticNeighbour,
-  statsDelta,
-  unloadAll,
-  waitForStats,
-} from '../helpers/netns.js';
+import { assertCountsSent, countWhileSending, inNs, pingExact, programStats, skip, sleep, staticNeighbour, statsDelta, unloadAll, waitForStats, tearDown } from '../helpers/netns.js';
 
 const NONE = { aborted: 0n, drop: 0n, pass: 0n, tx: 0n, redirect: 0n };
 
@@ -54,12 +41,7 @@ describe('built-in programs with real traffic', { skip, timeout: 180_000 }, () =
 
   after(async () => {
     if (!bed) return;
-    unloadAll(bed, attached);
-    const names = bed.namespaces.map((ns) => bed.netns(ns));
-    await bed.destroy();
-    assert.deepEqual(leftovers(bed), [], 'no pin directory or record of this test is left');
-    const list = (await runCommand(['ip', 'netns', 'list'])).stdout;
-    for (const name of names) assert.ok(!list.includes(name), `namespace ${name} removed`);
+    await tearDown(bed, attached);
   });
 
   /** Loads a built-in (configured as the CLI would) or an object file on `ns`'s interface. */

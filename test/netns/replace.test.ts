@@ -12,12 +12,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { BpfObject, BusyError, queryXdp, replaceXdp, type XdpTarget } from '../../src/bpf/index.js';
-import { runCommand, Testbed } from '../../src/net/index.js';
+import { Testbed } from '../../src/net/index.js';
 import { readRecord } from '../../src/programs/records.js';
 import { loadOnInterface } from '../../src/programs/manager.js';
 import { resolveTarget } from '../../src/programs/target.js';
 import { builtinObject, fixture } from '../helpers/paths.js';
-import { inNs, ipLinkXdp, leftovers, pingExact, programStats, skip, sleep, staticNeighbour, unloadAll, waitForStats } from '../helpers/netns.js';
+import { inNs, ipLinkXdp, pingExact, programStats, skip, sleep, staticNeighbour, unloadAll, waitForStats, tearDown } from '../helpers/netns.js';
 
 /** Replacements per test (half through each path), and the pause between two. */
 const REPLACEMENTS = 40;
@@ -128,15 +128,10 @@ describe('atomic replace under continuous traffic', { skip, timeout: 180_000 }, 
 
   after(async () => {
     if (!bed) return;
-    unloadAll(bed, [
+    await tearDown(bed, [
       ['b', 'eth0'],
       ['a', 'eth0'],
     ]);
-    const names = bed.namespaces.map((ns) => bed.netns(ns));
-    await bed.destroy();
-    assert.deepEqual(leftovers(bed), [], 'no pin directory or record of this test is left');
-    const list = (await runCommand(['ip', 'netns', 'list'])).stdout;
-    for (const name of names) assert.ok(!list.includes(name), `namespace ${name} removed`);
   });
 
   /** The UDP counters of a namespace that say whether its stack itself dropped datagrams. */
