@@ -48,7 +48,8 @@ export function sampleTargets(targets: XdpTarget[]): ProgramSample[] {
   return samples;
 }
 
-function readActionCounters(mapIds: number[]): Record<XdpActionName, ActionCounters> | undefined {
+/** Per-verdict counters from the program's xdp_stats map (found among `mapIds`), summed over CPUs. */
+export function readActionCounters(mapIds: number[]): Record<XdpActionName, ActionCounters> | undefined {
   return withProgramMaps(mapIds, (maps) => {
     const stats = maps.find(
       (m) =>

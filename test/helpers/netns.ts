@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { BpfMap, programInfoById, struct, u32, u64, XDP_ACTION_NAMES, XdpAction, XDPKIT_PIN_ROOT, type XdpActionName } from '../../src/bpf/index.js';
+import { programInfoById, XDP_ACTION_NAMES, XDPKIT_PIN_ROOT, type XdpActionName } from '../../src/bpf/index.js';
 import { assertTestAddress, findLayer, runCommand, withNetnsSync, type CapturedPacket, type ParsedPacket, type Testbed } from '../../src/net/index.js';
 import { ipFamily } from '../../src/net/test-addresses.js';
+import { readActionCounters } from '../../src/observe/xdp-stats.js';
 import { unloadFromInterface } from '../../src/programs/manager.js';
 import { RECORD_DIR } from '../../src/programs/records.js';
 
@@ -25,21 +26,13 @@ export function inNs<T>(bed: Testbed, ns: string, fn: () => T): T {
 
 export type ActionPackets = Record<XdpActionName, bigint>;
 
-const actionStats = struct({ packets: u64, bytes: u64 });
-
 /**
  * Packets per verdict, summed over CPUs, from the xdp_stats map of the attached program `programId`
  * (found through the kernel: program id → map ids), so it works for programs whose object is closed.
  */
 export function programStats(programId: number): ActionPackets {
-  const maps = programInfoById(programId).mapIds.map((id) => BpfMap.fromId(id));
-  try {
-    const stats = maps.find((m) => m.name === 'xdp_stats') ?? assert.fail(`program ${programId} has no xdp_stats map`);
-    const typed = stats.withCodecs(u32, actionStats);
-    return Object.fromEntries(XDP_ACTION_NAMES.map((name) => [name, typed.getSummed(XdpAction[name])?.packets ?? 0n])) as ActionPackets;
-  } finally {
-    for (const m of maps) m.close();
-  }
+  const counters = readActionCounters(programInfoById(programId).mapIds) ?? assert.fail(`program ${programId} has no xdp_stats map`);
+  return Object.fromEntries(XDP_ACTION_NAMES.map((name) => [name, counters[name].packets])) as ActionPackets;
 }
 
 /** after − before, per verdict. */

@@ -8,9 +8,7 @@ import { after } from 'node:test';
 import {
   BpfObject,
   InvalidArgumentError,
-  struct,
   u32,
-  u64,
   XDP_ACTION_NAMES,
   XdpAction,
   xdpActionName,
@@ -20,6 +18,7 @@ import {
   type TestRunResult,
   type XdpActionName,
 } from '../../src/bpf/index.js';
+import { actionStatsCodec } from '../../src/programs/map-codecs.js';
 
 export type { XdpActionName } from '../../src/bpf/index.js';
 
@@ -28,8 +27,6 @@ export interface ActionCount {
   bytes: bigint;
 }
 export type ActionTotals = Record<XdpActionName, ActionCount>;
-
-const actionStatsCodec = struct({ packets: u64, bytes: u64 });
 
 export function zeroTotals(): ActionTotals {
   return Object.fromEntries(XDP_ACTION_NAMES.map((name) => [name, { packets: 0n, bytes: 0n }])) as ActionTotals;
