@@ -7,9 +7,26 @@
  * functions; the wrappers turn both into XdpkitError subclasses.
  */
 import koffi from 'koffi';
+import { NotFoundError } from './errors.js';
 
-const lib = koffi.load('libbpf.so.1');
+/** The shared library; XDPKIT_LIBBPF points elsewhere (e.g. a newer libbpf built by hand). */
+export const LIBBPF_PATH = process.env.XDPKIT_LIBBPF ?? 'libbpf.so.1';
+
+type KoffiLib = ReturnType<typeof koffi.load>;
+
 const libc = koffi.load('libc.so.6');
+
+function openLibbpf(): KoffiLib {
+  try {
+    return koffi.load(LIBBPF_PATH);
+  } catch (cause) {
+    throw new NotFoundError(`cannot load ${LIBBPF_PATH}: libbpf is not installed`, {
+      hint: 'apt-get install libbpf1 (or run scripts/setup.sh)',
+      details: (cause as Error).message,
+      cause,
+    });
+  }
+}
 
 // Opaque libbpf handles.
 export const BpfObjectHandle = koffi.pointer('bpf_object', koffi.opaque());
@@ -104,96 +121,109 @@ export const PrintFn = koffi.proto('int libbpf_print_fn(int level, const char *f
 /** Ring buffer sample callback: (ctx, data, size) → 0 to continue. */
 export const RingBufferSampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
 
-export const libbpf = {
-  versionString: lib.func('const char *libbpf_version_string(void)'),
-  setPrint: lib.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
-  numPossibleCpus: lib.func('int libbpf_num_possible_cpus(void)'),
+function declareLibbpf(lib: KoffiLib) {
+  return {
+    versionString: lib.func('const char *libbpf_version_string(void)'),
+    setPrint: lib.func('void *libbpf_set_print(libbpf_print_fn *fn)'),
+    numPossibleCpus: lib.func('int libbpf_num_possible_cpus(void)'),
 
-  objectOpenFile: lib.func('bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)'),
-  objectOpenMem: lib.func(
-    'bpf_object *bpf_object__open_mem(const void *buf, size_t size, const bpf_object_open_opts *opts)',
-  ),
-  objectLoad: lib.func('int bpf_object__load(bpf_object *obj)'),
-  objectClose: lib.func('void bpf_object__close(bpf_object *obj)'),
-  objectName: lib.func('const char *bpf_object__name(const bpf_object *obj)'),
-  objectBtf: lib.func('btf *bpf_object__btf(const bpf_object *obj)'),
-  objectNextProgram: lib.func('bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prev)'),
-  objectNextMap: lib.func('bpf_map *bpf_object__next_map(const bpf_object *obj, const bpf_map *prev)'),
+    objectOpenFile: lib.func('bpf_object *bpf_object__open_file(const char *path, const bpf_object_open_opts *opts)'),
+    objectOpenMem: lib.func(
+      'bpf_object *bpf_object__open_mem(const void *buf, size_t size, const bpf_object_open_opts *opts)',
+    ),
+    objectLoad: lib.func('int bpf_object__load(bpf_object *obj)'),
+    objectClose: lib.func('void bpf_object__close(bpf_object *obj)'),
+    objectName: lib.func('const char *bpf_object__name(const bpf_object *obj)'),
+    objectBtf: lib.func('btf *bpf_object__btf(const bpf_object *obj)'),
+    objectNextProgram: lib.func('bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prev)'),
+    objectNextMap: lib.func('bpf_map *bpf_object__next_map(const bpf_object *obj, const bpf_map *prev)'),
 
-  programName: lib.func('const char *bpf_program__name(const bpf_program *prog)'),
-  programSectionName: lib.func('const char *bpf_program__section_name(const bpf_program *prog)'),
-  programFd: lib.func('int bpf_program__fd(const bpf_program *prog)'),
-  programType: lib.func('int bpf_program__type(const bpf_program *prog)'),
-  programSetType: lib.func('int bpf_program__set_type(bpf_program *prog, int type)'),
-  programSetExpectedAttachType: lib.func('int bpf_program__set_expected_attach_type(bpf_program *prog, int type)'),
-  programSetAutoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
-  programSetLogLevel: lib.func('int bpf_program__set_log_level(bpf_program *prog, uint32_t level)'),
-  programSetLogBuf: lib.func('int bpf_program__set_log_buf(bpf_program *prog, void *buf, size_t size)'),
-  programInsnCount: lib.func('size_t bpf_program__insn_cnt(const bpf_program *prog)'),
+    programName: lib.func('const char *bpf_program__name(const bpf_program *prog)'),
+    programSectionName: lib.func('const char *bpf_program__section_name(const bpf_program *prog)'),
+    programFd: lib.func('int bpf_program__fd(const bpf_program *prog)'),
+    programType: lib.func('int bpf_program__type(const bpf_program *prog)'),
+    programSetType: lib.func('int bpf_program__set_type(bpf_program *prog, int type)'),
+    programSetExpectedAttachType: lib.func('int bpf_program__set_expected_attach_type(bpf_program *prog, int type)'),
+    programSetAutoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    programSetLogLevel: lib.func('int bpf_program__set_log_level(bpf_program *prog, uint32_t level)'),
+    programSetLogBuf: lib.func('int bpf_program__set_log_buf(bpf_program *prog, void *buf, size_t size)'),
+    programInsnCount: lib.func('size_t bpf_program__insn_cnt(const bpf_program *prog)'),
 
-  mapName: lib.func('const char *bpf_map__name(const bpf_map *map)'),
-  mapFd: lib.func('int bpf_map__fd(const bpf_map *map)'),
-  mapType: lib.func('int bpf_map__type(const bpf_map *map)'),
-  mapKeySize: lib.func('uint32_t bpf_map__key_size(const bpf_map *map)'),
-  mapValueSize: lib.func('uint32_t bpf_map__value_size(const bpf_map *map)'),
-  mapMaxEntries: lib.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
-  mapSetMaxEntries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max)'),
-  mapIsInternal: lib.func('bool bpf_map__is_internal(const bpf_map *map)'),
-  mapInitialValue: lib.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *size)'),
-  mapBtfValueTypeId: lib.func('uint32_t bpf_map__btf_value_type_id(const bpf_map *map)'),
-  mapReuseFd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+    mapName: lib.func('const char *bpf_map__name(const bpf_map *map)'),
+    mapFd: lib.func('int bpf_map__fd(const bpf_map *map)'),
+    mapType: lib.func('int bpf_map__type(const bpf_map *map)'),
+    mapKeySize: lib.func('uint32_t bpf_map__key_size(const bpf_map *map)'),
+    mapValueSize: lib.func('uint32_t bpf_map__value_size(const bpf_map *map)'),
+    mapMaxEntries: lib.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
+    mapSetMaxEntries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max)'),
+    mapIsInternal: lib.func('bool bpf_map__is_internal(const bpf_map *map)'),
+    mapInitialValue: lib.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *size)'),
+    mapBtfValueTypeId: lib.func('uint32_t bpf_map__btf_value_type_id(const bpf_map *map)'),
+    mapReuseFd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
 
-  btfFindByName: lib.func('int btf__find_by_name_kind(const btf *btf, const char *name, uint32_t kind)'),
-  btfTypeById: lib.func('const void *btf__type_by_id(const btf *btf, uint32_t id)'),
-  btfNameByOffset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32_t offset)'),
-  btfResolveSize: lib.func('int64_t btf__resolve_size(const btf *btf, uint32_t id)'),
-  btfLoadFromKernelById: lib.func('btf *btf__load_from_kernel_by_id(uint32_t id)'),
-  btfFree: lib.func('void btf__free(btf *btf)'),
+    btfFindByName: lib.func('int btf__find_by_name_kind(const btf *btf, const char *name, uint32_t kind)'),
+    btfTypeById: lib.func('const void *btf__type_by_id(const btf *btf, uint32_t id)'),
+    btfNameByOffset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32_t offset)'),
+    btfResolveSize: lib.func('int64_t btf__resolve_size(const btf *btf, uint32_t id)'),
+    btfLoadFromKernelById: lib.func('btf *btf__load_from_kernel_by_id(uint32_t id)'),
+    btfFree: lib.func('void btf__free(btf *btf)'),
 
-  mapCreate: lib.func(
-    'int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
-  ),
-  mapLookupElem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
-  mapLookupElemFlags: lib.func('int bpf_map_lookup_elem_flags(int fd, const void *key, void *value, uint64_t flags)'),
-  mapUpdateElem: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
-  mapDeleteElem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
-  mapGetNextKey: lib.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
-  mapLookupBatch: lib.func(
-    'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
-  ),
-  mapUpdateBatch: lib.func(
-    'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
-  ),
-  mapDeleteBatch: lib.func(
-    'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
-  ),
+    mapCreate: lib.func(
+      'int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
+    ),
+    mapLookupElem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    mapLookupElemFlags: lib.func('int bpf_map_lookup_elem_flags(int fd, const void *key, void *value, uint64_t flags)'),
+    mapUpdateElem: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+    mapDeleteElem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
+    mapGetNextKey: lib.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+    mapLookupBatch: lib.func(
+      'int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
+    ),
+    mapUpdateBatch: lib.func(
+      'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
+    ),
+    mapDeleteBatch: lib.func(
+      'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
+    ),
 
-  objPin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
-  objGet: lib.func('int bpf_obj_get(const char *path)'),
-  objGetInfoByFd: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
-  progGetFdById: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
-  mapGetFdById: lib.func('int bpf_map_get_fd_by_id(uint32_t id)'),
-  linkGetFdById: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
-  linkGetNextId: lib.func('int bpf_link_get_next_id(uint32_t start, _Out_ uint32_t *next)'),
-  enableStats: lib.func('int bpf_enable_stats(int type)'),
+    objPin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
+    objGet: lib.func('int bpf_obj_get(const char *path)'),
+    objGetInfoByFd: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, _Inout_ uint32_t *len)'),
+    progGetFdById: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+    mapGetFdById: lib.func('int bpf_map_get_fd_by_id(uint32_t id)'),
+    linkGetFdById: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
+    linkGetNextId: lib.func('int bpf_link_get_next_id(uint32_t start, _Out_ uint32_t *next)'),
+    enableStats: lib.func('int bpf_enable_stats(int type)'),
 
-  progTestRun: lib.func('int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)'),
+    progTestRun: lib.func('int bpf_prog_test_run_opts(int fd, _Inout_ bpf_test_run_opts *opts)'),
 
-  linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const bpf_link_create_opts *opts)'),
-  linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
-  linkDetach: lib.func('int bpf_link_detach(int link_fd)'),
+    linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const bpf_link_create_opts *opts)'),
+    linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const bpf_link_update_opts *opts)'),
+    linkDetach: lib.func('int bpf_link_detach(int link_fd)'),
 
-  xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
-  xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
-  xdpQuery: lib.func('int bpf_xdp_query(int ifindex, int flags, _Inout_ bpf_xdp_query_opts *opts)'),
+    xdpAttach: lib.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
+    xdpDetach: lib.func('int bpf_xdp_detach(int ifindex, uint32_t flags, const bpf_xdp_attach_opts *opts)'),
+    xdpQuery: lib.func('int bpf_xdp_query(int ifindex, int flags, _Inout_ bpf_xdp_query_opts *opts)'),
 
-  ringBufferNew: lib.func(
-    'ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *cb, void *ctx, const void *opts)',
-  ),
-  ringBufferConsume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
-  ringBufferEpollFd: lib.func('int ring_buffer__epoll_fd(const ring_buffer *rb)'),
-  ringBufferFree: lib.func('void ring_buffer__free(ring_buffer *rb)'),
-};
+    ringBufferNew: lib.func(
+      'ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *cb, void *ctx, const void *opts)',
+    ),
+    ringBufferConsume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
+    ringBufferEpollFd: lib.func('int ring_buffer__epoll_fd(const ring_buffer *rb)'),
+    ringBufferFree: lib.func('void ring_buffer__free(ring_buffer *rb)'),
+  };
+}
+
+type Libbpf = ReturnType<typeof declareLibbpf>;
+let loaded: Libbpf | undefined;
+
+/**
+ * libbpf's functions, declared on first use: a machine without libbpf1 then gets a NotFoundError
+ * with the fix from the command that needed it, while --help and doctor still run.
+ */
+export const libbpf = new Proxy({} as Libbpf, {
+  get: (_target, name) => (loaded ??= declareLibbpf(openLibbpf()))[name as keyof Libbpf],
+});
 
 export const libcCalls = {
   vsnprintf: libc.func('int vsnprintf(_Out_ char *buf, size_t size, const char *fmt, uintptr_t args)'),

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { libbpfVersion } from '../bpf/libbpf.js';
+import { XdpkitError } from '../bpf/errors.js';
+import { LIBBPF_PATH, libbpfVersion } from '../bpf/libbpf.js';
 import { BpfObject } from '../bpf/object.js';
 import { builtinProgram } from '../programs/catalogue.js';
 import { BPFFS_ROOT, bpffsMounts, ensureBpffs } from '../bpf/pin.js';
@@ -237,7 +238,12 @@ function runTimeStatsCheck(): CheckResult {
 }
 
 function libbpfCheck(): CheckResult {
-  return { id: 'libbpf', status: 'ok', summary: `${libbpfVersion()} (libbpf.so.1)` };
+  try {
+    return { id: 'libbpf', status: 'ok', summary: `${libbpfVersion()} (${LIBBPF_PATH})` };
+  } catch (error) {
+    const hint = error instanceof XdpkitError ? error.hint : undefined;
+    return { id: 'libbpf', status: 'fail', summary: (error as Error).message, fix: hint ?? 'apt-get install libbpf1' };
+  }
 }
 
 /** The same compilers the Makefile looks for, in the same order. */
