@@ -2,7 +2,7 @@
  * BpfObject: one ELF object file opened with libbpf — its programs, maps and .rodata constants —
  * loaded into the kernel with the verifier log kept for the error when the verifier says no.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { errorFromErrno, InvalidArgumentError, NotFoundError, PermissionDeniedError, VerifierError, XdpkitError } from './errors.js';
 import { captureLibbpfLog, libbpfMessagesText } from './libbpf-log.js';
 import { BPF_PROG_TYPE_XDP, BPF_XDP, koffi, libbpf } from './libbpf.js';
@@ -61,6 +61,11 @@ export class BpfObject {
   /** Opens an object file, or an object image held in memory. Nothing is loaded yet. */
   static open(source: string | Buffer, options: OpenOptions = {}): BpfObject {
     const label = typeof source === 'string' ? source : (options.name ?? 'in-memory object');
+    if (typeof source === 'string' && existsSync(source) && statSync(source).isDirectory()) {
+      throw new InvalidArgumentError(`${source} is a directory, not a BPF object file`, {
+        hint: 'give the path of the .o file inside it (clang -O2 -g -target bpf -c prog.c -o prog.o)',
+      });
+    }
     if (typeof source === 'string' && !existsSync(source)) {
       throw new NotFoundError(`object file ${source} does not exist`, {
         hint: 'give the path of a compiled BPF object (clang -O2 -g -target bpf -c prog.c -o prog.o) or a built-in program name',

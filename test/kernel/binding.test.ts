@@ -63,6 +63,7 @@ describe('BpfObject', () => {
   it('reports a missing file and a non-ELF file clearly', () => {
     assert.throws(() => BpfObject.open('/nonexistent/prog.o'), (e: unknown) => e instanceof NotFoundError && /does not exist/.test(e.message));
     assert.throws(() => BpfObject.open(Buffer.from('not an elf file at all')), /cannot open .* as a BPF object/);
+    assert.throws(() => BpfObject.open('/tmp'), (e: unknown) => e instanceof InvalidArgumentError && /is a directory, not a BPF object file/.test(e.message));
   });
 
   it('sets .rodata constants before load and they change what the program does', () => {
