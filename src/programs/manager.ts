@@ -4,7 +4,7 @@
  * outlives this process), remember it; and the reverse. The order matters: every step that can
  * fail happens before the attach, so a failed load leaves the interface exactly as it was.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import {
   attachXdp,
@@ -23,6 +23,7 @@ import {
   type XdpModeRequest,
   type XdpTarget,
 } from '../bpf/index.js';
+import { NETNS_RUN_DIR } from '../net/index.js';
 import { builtinProgram, isBuiltinName } from './catalogue.js';
 import { interfaceKey } from './interface-key.js';
 import { readRecord, RECORD_DIR, removeRecord, writeRecord, type ProgramRecord } from './records.js';
@@ -194,4 +195,22 @@ export function forgetNamespace(netns: string): void {
     }
     for (const name of names.filter((n) => n.startsWith(`${netns}:`))) rmSync(`${dir}/${name}`, { recursive: true, force: true });
   }
+}
+
+/**
+ * Forgets the pins and records of namespaces that no longer exist (deleted with a program still
+ * attached: their links are already gone with the interfaces). Returns the namespaces forgotten.
+ */
+export function pruneGoneNamespaces(): string[] {
+  const keys = [XDPKIT_PIN_ROOT, RECORD_DIR].flatMap((dir) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  });
+  const namespaces = new Set(keys.filter((key) => key.includes(':')).map((key) => key.slice(0, key.indexOf(':'))));
+  const gone = [...namespaces].filter((ns) => !existsSync(`${NETNS_RUN_DIR}/${ns}`));
+  gone.forEach(forgetNamespace);
+  return gone;
 }

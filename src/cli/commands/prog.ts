@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { InvalidArgumentError, NotFoundError, type ConstantValue } from '../../bpf/index.js';
 import { builtinNames } from '../../programs/catalogue.js';
 import { builtinSetup, type BuiltinOptions } from '../../programs/configure.js';
-import { interfaceStatus, loadOnInterface, statusOf, unloadFromInterface, type InterfaceStatus } from '../../programs/manager.js';
+import { interfaceStatus, loadOnInterface, pruneGoneNamespaces, statusOf, unloadFromInterface, type InterfaceStatus } from '../../programs/manager.js';
 import { allTargets } from '../../programs/target.js';
 import { checkCommandLine } from '../errors.js';
 import { type Output, outputFor } from '../output.js';
@@ -53,6 +53,11 @@ export function progCommand(): Command {
       .action((_options: unknown, command: Command) => runStatus(undefined, outputFor(command))),
   );
   prog.addCommand(statusCommand());
+  prog.addCommand(
+    new Command('prune')
+      .description('forget the pins and records of network namespaces that no longer exist')
+      .action((_options: unknown, command: Command) => runPrune(outputFor(command))),
+  );
   return prog;
 }
 
@@ -189,6 +194,13 @@ function runUnload(ifname: string, out: Output): void {
       out.line(`${out.colors.green('unloaded')} ${a.programName} (id ${a.programId}, ${a.mode}) from ${outcome.ifname}`);
     }
   });
+}
+
+function runPrune(out: Output): void {
+  const gone = pruneGoneNamespaces();
+  out.result({ forgotten: gone }, () =>
+    out.line(gone.length === 0 ? 'nothing to prune' : `forgot the pins and records of ${gone.length} deleted namespace(s): ${gone.join(', ')}`),
+  );
 }
 
 function runStatus(ifname: string | undefined, out: Output): void {
