@@ -69,7 +69,8 @@ async function runStats(ifname: string | undefined, options: StatsOptions, out: 
 
 function render(rows: Row[], ifname: string | undefined, out: Output): void {
   if (out.json) {
-    out.jsonLine(rows.map(({ sample, rates }) => ({ ...sample, rates: rates ?? null })));
+    // `at` is a monotonic clock reading, meaningless outside this process: the rates carry the time.
+    out.jsonLine(rows.map(({ sample: { at: _at, ...sample }, rates }) => ({ ...sample, rates: rates ?? null })));
     return;
   }
   if (rows.length === 0) {
