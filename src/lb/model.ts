@@ -1,0 +1,77 @@
+/**
+ * The load balancer model: what `kind: LoadBalancer` documents, the CLI and the API describe,
+ * after validation (schema.ts). Everything downstream (maglev.ts, compile.ts, the applier) works
+ * on these types only.
+ */
+
+export type LbProto = 'tcp' | 'udp';
+/** dsr-l2: rewrite the destination MAC and send back out (backends hold the VIP on loopback).
+ *  ipip: encapsulate in IPv4/IPv6 toward the backend (decapsulated by `lb decap`). */
+export type LbMode = 'dsr-l2' | 'ipip';
+/** 5-tuple: addresses, ports and protocol; addresses: source and destination address only
+ *  (for protocols that change ports between connections of one session). */
+export type LbHashMode = '5-tuple' | 'addresses';
+export type BackendState = 'active' | 'draining';
+
+export const PROTO_NUMBERS: Readonly<Record<LbProto, number>> = { tcp: 6, udp: 17 };
+export const DEFAULT_TABLE_SIZE = 65537;
+/** Largest Maglev table a service may ask for (a prime; the data plane's ring has a fixed size). */
+export const MAX_TABLE_SIZE = 1_048_573;
+export const MAX_WEIGHT = 65535;
+
+export interface LbAddress {
+  /** Normalised text form (ipaddr.js toString). */
+  address: string;
+  family: 4 | 6;
+  /** 16 bytes as union xdpkit_addr holds it: IPv4 in the first four, zeros after. */
+  bytes: Buffer;
+}
+
+export interface LbBackend extends LbAddress {
+  index: number;
+  /** Relative share of new flows; 0 = no new flows (like draining). */
+  weight: number;
+  state: BackendState;
+  /** Next-hop MAC for dsr-l2, lower-case aa:bb:cc:dd:ee:ff; resolved at apply time when absent. */
+  mac?: string;
+}
+
+export interface LbService {
+  index: number;
+  name: string;
+  vip: LbAddress;
+  /** 0 = every port of the VIP. */
+  port: number;
+  proto: LbProto;
+  mode: LbMode;
+  hash: LbHashMode;
+  /** Maglev lookup table size, a prime. */
+  tableSize: number;
+  backends: LbBackend[];
+}
+
+export interface LoadBalancer {
+  services: LbService[];
+}
+
+/** `198.18.0.10:80/tcp`, `[2001:db8::10]:443/tcp`, `198.18.0.10/udp` (all ports). */
+export function formatServiceKey(s: Pick<LbService, 'vip' | 'port' | 'proto'>): string {
+  const host = s.vip.family === 6 ? `[${s.vip.address}]` : s.vip.address;
+  return s.port === 0 ? `${host}/${s.proto}` : `${host}:${s.port}/${s.proto}`;
+}
+
+export function isPrime(n: number): boolean {
+  if (!Number.isInteger(n) || n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+/** The nearest primes below and above n (for error messages). */
+export function nearestPrimes(n: number): { below?: number; above: number } {
+  let below: number | undefined;
+  for (let p = Math.floor(n) - 1; p >= 2; p--) if (isPrime(p)) { below = p; break; }
+  let above = Math.max(2, Math.ceil(n) + 1);
+  while (!isPrime(above)) above++;
+  return below === undefined ? { above } : { below, above };
+}

@@ -1,0 +1,303 @@
+/**
+ * The LoadBalancer document (apiVersion xdpkit/v1, kind LoadBalancer) and its loader. Every
+ * problem becomes one line of an LbConfigError: `services[1].backends[0].weight: what is wrong
+ * and the fix`.
+ *
+ *   apiVersion: xdpkit/v1
+ *   kind: LoadBalancer
+ *   defaults: { mode: dsr-l2, hash: 5-tuple, tableSize: 65537 }   # optional
+ *   services:
+ *     - name: web                       # optional, default svc-<index>
+ *       vip: 198.18.0.10:80/tcp         # [2001:db8::10]:443/tcp; no port = all ports
+ *       mode: dsr-l2                    # or ipip
+ *       hash: 5-tuple                   # or addresses
+ *       tableSize: 65537                # a prime
+ *       backends:
+ *         - { address: 198.18.1.1, weight: 2, mac: "02:00:00:00:01:01" }
+ *         - { address: 198.18.1.2, state: draining }
+ *
+ * Semantics decided here: weight defaults to 1 (0 = no new flows), state to active; a VIP:port/
+ * proto appears once; a backend address appears once per service; the table size is a prime of
+ * at least the number of backends (the Maglev paper wants it ≫ backends: 100× keeps every
+ * backend's share within ±1 % of its weight).
+ */
+import { readFileSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { InvalidArgumentError } from '../bpf/errors.js';
+import {
+  DEFAULT_TABLE_SIZE,
+  MAX_TABLE_SIZE,
+  MAX_WEIGHT,
+  formatServiceKey,
+  isPrime,
+  nearestPrimes,
+  type LbAddress,
+  type LbProto,
+  type LoadBalancer,
+} from './model.js';
+
+export interface LbIssue {
+  /** Where: `services[2].backends[1].weight`; empty for the document itself. */
+  path: string;
+  message: string;
+}
+
+export class LbConfigError extends InvalidArgumentError {
+  constructor(
+    readonly source: string,
+    readonly issues: LbIssue[],
+  ) {
+    const lines = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
+    super(issues.length === 1 ? `${source}: ${lines[0]}` : `${source}: ${issues.length} problems`, {
+      ...(issues.length > 1 && { details: lines.map((l) => `  ${l}`).join('\n') }),
+      hint: 'fix the load balancer config and try again (apiVersion xdpkit/v1, kind LoadBalancer; see src/lb/schema.ts)',
+    });
+  }
+}
+
+// ---- field parsers (throw Error with a message that says the fix) ----
+
+export function parseAddress(text: string): LbAddress {
+  const t = text.trim();
+  if (!ipaddr.isValid(t)) throw new Error(`"${text}" is not an IPv4 or IPv6 address; write e.g. 198.18.1.1 or 2001:db8::1`);
+  let a = ipaddr.parse(t);
+  if (a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress()) a = (a as ipaddr.IPv6).toIPv4Address();
+  if (a.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(t) && !t.includes(':')) {
+    throw new Error(`"${text}" is not a dotted-quad IPv4 address; write all four parts, e.g. 198.18.1.1`);
+  }
+  const bytes = Buffer.alloc(16);
+  Buffer.from(a.toByteArray()).copy(bytes);
+  return { address: a.toString(), family: a.kind() === 'ipv4' ? 4 : 6, bytes };
+}
+
+export interface ParsedVip {
+  vip: LbAddress;
+  port: number;
+  proto: LbProto;
+}
+
+/** `198.18.0.10:80/tcp`, `[2001:db8::10]:443/udp`, `198.18.0.10/tcp` or `2001:db8::10/tcp` (all ports). */
+export function parseVip(text: string): ParsedVip {
+  const example = 'write ADDRESS:PORT/PROTO, e.g. 198.18.0.10:80/tcp or [2001:db8::10]:443/tcp (no :PORT = all ports)';
+  const slash = text.lastIndexOf('/');
+  if (slash < 0) throw new Error(`"${text}" has no protocol; ${example}`);
+  const protoText = text.slice(slash + 1).trim().toLowerCase();
+  if (protoText !== 'tcp' && protoText !== 'udp') throw new Error(`"${protoText}" in "${text}" is not tcp or udp; ${example}`);
+  const hostPort = text.slice(0, slash).trim();
+  let host: string;
+  let portText: string | undefined;
+  const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(hostPort);
+  if (v6) {
+    host = v6[1]!;
+    portText = v6[2];
+  } else if ((hostPort.match(/:/g) ?? []).length === 1) {
+    [host, portText] = hostPort.split(':') as [string, string];
+  } else {
+    host = hostPort; // IPv4 without port, or bare IPv6 without port
+  }
+  let port = 0;
+  if (portText !== undefined) {
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new Error(`port "${portText}" in "${text}" is not a number in 0..65535; ${example}`);
+    port = Number(portText);
+  }
+  let vip: LbAddress;
+  try {
+    vip = parseAddress(host);
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (in VIP "${text}"; ${example})`);
+  }
+  return { vip, port, proto: protoText };
+}
+
+export function parseMac(text: string): string {
+  const m = /^([0-9a-f]{1,2})([:-])([0-9a-f]{1,2})\2([0-9a-f]{1,2})\2([0-9a-f]{1,2})\2([0-9a-f]{1,2})\2([0-9a-f]{1,2})$/i.exec(text.trim());
+  if (!m) throw new Error(`"${text}" is not a MAC address; write six hex bytes such as 02:00:00:00:01:01`);
+  const parts = [m[1], m[3], m[4], m[5], m[6], m[7]].map((p) => p!.padStart(2, '0').toLowerCase());
+  if ((parseInt(parts[0]!, 16) & 1) === 1) throw new Error(`"${text}" is a multicast MAC; a backend's MAC is unicast (first byte even)`);
+  return parts.join(':');
+}
+
+export function checkTableSize(n: number): number {
+  if (!Number.isInteger(n)) throw new Error(`${n} is not a whole number; use a prime such as ${DEFAULT_TABLE_SIZE}`);
+  if (n < 3 || n > MAX_TABLE_SIZE) throw new Error(`${n} is outside 3..${MAX_TABLE_SIZE}; use a prime such as ${DEFAULT_TABLE_SIZE}`);
+  if (!isPrime(n)) {
+    const p = nearestPrimes(n);
+    throw new Error(`${n} is not a prime (Maglev needs a prime table size); use ${p.below !== undefined ? `${p.below} or ` : ''}${p.above}`);
+  }
+  return n;
+}
+
+// ---- zod schema ----
+
+function msg(text: string) {
+  return (iss: { input?: unknown }): string => (iss.input === undefined ? `is required: ${text.replace(/^must be /, '')}` : text);
+}
+
+function fromParser<I, O>(parse: (v: I) => O) {
+  return (v: I, ctx: z.RefinementCtx): O => {
+    try {
+      return parse(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  };
+}
+
+const modeSchema = z.enum(['dsr-l2', 'ipip'], { error: msg('must be dsr-l2 or ipip') });
+const hashSchema = z.enum(['5-tuple', 'addresses'], { error: msg('must be 5-tuple or addresses') });
+const tableSizeSchema = z.number({ error: msg(`must be a prime number such as ${DEFAULT_TABLE_SIZE}`) }).transform(fromParser(checkTableSize));
+
+const backendSchema = z.strictObject(
+  {
+    address: z.string({ error: msg('must be an address string such as 198.18.1.1') }).transform(fromParser(parseAddress)),
+    weight: z
+      .number({ error: msg(`must be a number 0..${MAX_WEIGHT}`) })
+      .int({ error: `must be a whole number 0..${MAX_WEIGHT}` })
+      .min(0, { error: `must be 0..${MAX_WEIGHT} (0 = no new flows)` })
+      .max(MAX_WEIGHT, { error: `must be 0..${MAX_WEIGHT}; scale all weights of the service down together` })
+      .default(1),
+    state: z.enum(['active', 'draining'], { error: msg('must be active or draining') }).default('active'),
+    mac: z.string({ error: msg('must be a MAC string such as 02:00:00:00:01:01') }).transform(fromParser(parseMac)).optional(),
+  },
+  { error: msg('must be a backend: { address, weight, state, mac }') },
+);
+
+const serviceSchema = z.strictObject(
+  {
+    name: z.string({ error: msg('must be a string') }).min(1, { error: 'must not be empty; omit it for svc-<index>' }).optional(),
+    vip: z.string({ error: msg('must be a string such as 198.18.0.10:80/tcp') }).transform(fromParser(parseVip)),
+    mode: modeSchema.optional(),
+    hash: hashSchema.optional(),
+    tableSize: tableSizeSchema.optional(),
+    backends: z.array(backendSchema, { error: msg('must be a list of backends: [{ address: 198.18.1.1 }]') }).default([]),
+  },
+  { error: msg('must be a service: { name, vip, mode, hash, tableSize, backends }') },
+);
+
+export const lbDocumentSchema = z
+  .strictObject(
+    {
+      apiVersion: z.literal('xdpkit/v1', { error: msg('must be xdpkit/v1') }),
+      kind: z.literal('LoadBalancer', { error: msg('must be LoadBalancer') }),
+      defaults: z
+        .strictObject(
+          { mode: modeSchema.default('dsr-l2'), hash: hashSchema.default('5-tuple'), tableSize: tableSizeSchema.default(DEFAULT_TABLE_SIZE) },
+          { error: msg('must be { mode, hash, tableSize }') },
+        )
+        .default({ mode: 'dsr-l2', hash: '5-tuple', tableSize: DEFAULT_TABLE_SIZE }),
+      services: z.array(serviceSchema, { error: msg('must be a list of services') }).default([]),
+    },
+    { error: 'a load balancer config must be a mapping with apiVersion: xdpkit/v1 and kind: LoadBalancer' },
+  )
+  .superRefine((doc, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const keys = new Map<string, number>();
+    const names = new Map<string, number>();
+    doc.services.forEach((s, i) => {
+      const key = formatServiceKey(s.vip);
+      const prevKey = keys.get(key);
+      if (prevKey !== undefined) issue(['services', i, 'vip'], `${key} is already services[${prevKey}]; merge their backends into one service`);
+      else keys.set(key, i);
+      const name = s.name ?? `svc-${i}`;
+      const prevName = names.get(name);
+      if (prevName !== undefined) issue(['services', i, 'name'], `"${name}" is already the name of services[${prevName}]; give each service its own name`);
+      else names.set(name, i);
+      const addrs = new Map<string, number>();
+      s.backends.forEach((b, j) => {
+        const prev = addrs.get(b.address.address);
+        if (prev !== undefined) issue(['services', i, 'backends', j, 'address'], `${b.address.address} is already backends[${prev}]; list each backend once (use weight for a bigger share)`);
+        else addrs.set(b.address.address, j);
+      });
+      const size = s.tableSize ?? doc.defaults.tableSize;
+      if (s.backends.length > size) {
+        issue(['services', i, 'tableSize'], `${size} slots cannot hold ${s.backends.length} backends; use a prime ≥ ${100 * s.backends.length} (100× the backends)`);
+      }
+    });
+  });
+
+export type LbDocument = z.output<typeof lbDocumentSchema>;
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out;
+}
+
+const KNOWN_FIELDS = ['apiVersion', 'kind', 'defaults', 'services', 'name', 'vip', 'mode', 'hash', 'tableSize', 'backends', 'address', 'weight', 'state', 'mac'];
+
+function suggestField(key: string): string {
+  const dist = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++)
+        d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+    return d[a.length]![b.length]!;
+  };
+  let best: string | undefined;
+  let bestD = 3;
+  for (const f of KNOWN_FIELDS) {
+    const d = dist(key, f);
+    if (d < bestD) [best, bestD] = [f, d];
+  }
+  return best === undefined ? 'remove it' : `did you mean "${best}"?`;
+}
+
+export function issuesFromZod(error: z.ZodError): LbIssue[] {
+  const out: LbIssue[] = [];
+  for (const iss of error.issues) {
+    if (iss.code === 'unrecognized_keys') {
+      for (const key of iss.keys) out.push({ path: formatPath([...iss.path, key]), message: `unknown field "${key}"; ${suggestField(key)}` });
+    } else out.push({ path: formatPath(iss.path), message: iss.message });
+  }
+  return out;
+}
+
+/** Validates an already parsed object (YAML/JSON document, HTTP body). */
+export function loadBalancerFromObject(value: unknown, source = 'load balancer'): LoadBalancer {
+  const parsed = lbDocumentSchema.safeParse(value ?? undefined);
+  if (!parsed.success) throw new LbConfigError(source, issuesFromZod(parsed.error));
+  const doc = parsed.data;
+  return {
+    services: doc.services.map((s, index) => ({
+      index,
+      name: s.name ?? `svc-${index}`,
+      vip: s.vip.vip,
+      port: s.vip.port,
+      proto: s.vip.proto,
+      mode: s.mode ?? doc.defaults.mode,
+      hash: s.hash ?? doc.defaults.hash,
+      tableSize: s.tableSize ?? doc.defaults.tableSize,
+      backends: s.backends.map((b, bi) => ({
+        ...b.address,
+        index: bi,
+        weight: b.weight,
+        state: b.state,
+        ...(b.mac !== undefined && { mac: b.mac }),
+      })),
+    })),
+  };
+}
+
+/** Parses YAML or JSON text. */
+export function parseLoadBalancerText(text: string, source = 'load balancer'): LoadBalancer {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new LbConfigError(source, doc.errors.map((e) => ({ path: '', message: `not valid YAML/JSON: ${e.message.split('\n')[0]}` })));
+  }
+  return loadBalancerFromObject(doc.toJS(), source);
+}
+
+export function loadLoadBalancerFile(path: string): LoadBalancer {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new LbConfigError(path, [{ path: '', message: code === 'ENOENT' ? 'file does not exist; check the -f path' : `cannot read: ${(e as Error).message}` }]);
+  }
+  return parseLoadBalancerText(text, path);
+}

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LbConfigError, parseLoadBalancerText, parseVip } from '../../src/lb/schema.js';
+
+const doc = (services: string) => `apiVersion: xdpkit/v1\nkind: LoadBalancer\nservices:\n${services}`;
+
+function issues(text: string): string[] {
+  try {
+    parseLoadBalancerText(text);
+  } catch (e) {
+    assert.ok(e instanceof LbConfigError, String(e));
+    return e.issues.map((i) => `${i.path}: ${i.message}`);
+  }
+  assert.fail('expected an LbConfigError');
+}
+
+describe('LoadBalancer schema', () => {
+  it('parses services with defaults', () => {
+    const lb = parseLoadBalancerText(
+      doc(`  - vip: 198.18.0.10:80/tcp
+    backends:
+      - { address: 198.18.1.1, weight: 2, mac: "02:00:00:00:01:01" }
+      - { address: 198.18.1.2, state: draining }
+  - name: v6
+    vip: "[2001:db8::10]:443/udp"
+    mode: ipip
+    hash: addresses
+    tableSize: 251
+    backends: [{ address: "2001:db8:1::1" }]
+`),
+    );
+    const [a, b] = lb.services;
+    assert.equal(a!.name, 'svc-0');
+    assert.equal(a!.vip.address, '198.18.0.10');
+    assert.equal(a!.port, 80);
+    assert.equal(a!.proto, 'tcp');
+    assert.equal(a!.mode, 'dsr-l2');
+    assert.equal(a!.hash, '5-tuple');
+    assert.equal(a!.tableSize, 65537);
+    assert.deepEqual(a!.backends.map((x) => [x.address, x.weight, x.state, x.mac]), [
+      ['198.18.1.1', 2, 'active', '02:00:00:00:01:01'],
+      ['198.18.1.2', 1, 'draining', undefined],
+    ]);
+    assert.equal(b!.vip.family, 6);
+    assert.equal(b!.mode, 'ipip');
+    assert.equal(b!.hash, 'addresses');
+    assert.equal(b!.tableSize, 251);
+  });
+
+  it('parses VIP forms, port 0 = all ports', () => {
+    assert.deepEqual(
+      [parseVip('198.18.0.10/udp'), parseVip('2001:db8::10/tcp'), parseVip('[2001:db8::10]:53/udp')].map((v) => [v.vip.address, v.port, v.proto]),
+      [['198.18.0.10', 0, 'udp'], ['2001:db8::10', 0, 'tcp'], ['2001:db8::10', 53, 'udp']],
+    );
+    assert.throws(() => parseVip('198.18.0.10:80'), /has no protocol/);
+    assert.throws(() => parseVip('198.18.0.10:80/sctp'), /not tcp or udp/);
+    assert.throws(() => parseVip('198.18.0.10:99999/tcp'), /0\.\.65535/);
+  });
+
+  it('names the path and the fix', () => {
+    const got = issues(
+      doc(`  - vip: 198.18.0.10:80/tcp
+    tableSize: 65536
+    backends:
+      - { address: 198.18.1.1, weight: -1 }
+      - { address: 198.18.1.1, wieght: 2 }
+      - { address: 198.18.1.300 }
+      - { address: 198.18.1.4, state: gone, mac: "01:00:5e:00:00:01" }
+  - vip: 198.18.0.10:80/tcp
+    mode: nat
+`),
+    );
+    const want = [
+      /^services\[0\]\.tableSize: 65536 is not a prime .*use 65521 or 65537/,
+      /^services\[0\]\.backends\[0\]\.weight: must be 0\.\.65535/,
+      /^services\[0\]\.backends\[1\]\.wieght: unknown field "wieght"; did you mean "weight"\?/,
+      /^services\[0\]\.backends\[2\]\.address: "198\.18\.1\.300" is not an IPv4 or IPv6 address/,
+      /^services\[0\]\.backends\[3\]\.state: must be active or draining/,
+      /^services\[0\]\.backends\[3\]\.mac: .* is a multicast MAC/,
+      /^services\[1\]\.mode: must be dsr-l2 or ipip/,
+    ];
+    for (const re of want) assert.ok(got.some((l) => re.test(l)), `${re} not in:\n${got.join('\n')}`);
+  });
+
+  it('refuses duplicates and impossible tables', () => {
+    const got = issues(
+      doc(`  - { name: a, vip: 198.18.0.10:80/tcp, tableSize: 3, backends: [{ address: 198.18.1.1 }, { address: 198.18.1.2 }, { address: 198.18.1.3 }, { address: 198.18.1.4 }] }
+  - { name: a, vip: "198.18.0.10:80/tcp", backends: [{ address: 198.18.1.1 }, { address: "198.18.1.1" }] }
+`),
+    );
+    const want = [
+      /^services\[0\]\.tableSize: 3 slots cannot hold 4 backends; use a prime ≥ 400/,
+      /^services\[1\]\.vip: 198\.18\.0\.10:80\/tcp is already services\[0\]/,
+      /^services\[1\]\.name: "a" is already the name of services\[0\]/,
+      /^services\[1\]\.backends\[1\]\.address: 198\.18\.1\.1 is already backends\[0\]/,
+    ];
+    for (const re of want) assert.ok(got.some((l) => re.test(l)), `${re} not in:\n${got.join('\n')}`);
+  });
+
+  it('says what kind is expected', () => {
+    assert.match(issues('apiVersion: xdpkit/v1\nkind: FirewallPolicy\n').join('\n'), /^kind: must be LoadBalancer/);
+    assert.match(issues('services: [').join('\n'), /not valid YAML/);
+  });
+});
