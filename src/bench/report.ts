@@ -1,23 +1,23 @@
-/** Benchmark results as text: the table rows, a Markdown file and a JSON file under bench/results/. */
+/** Benchmark results as text: the table rows, and a Markdown, a JSON and an SVG file under bench/results/. */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { packageRoot } from '../programs/catalogue.js';
 import type { BenchReport, ScenarioSummary } from './run.js';
 
-export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'vs touch', 'best', 'spread', 'prog ns'] as const;
+export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'ratio', 'best', 'spread', 'vs', 'prog ns'] as const;
 
 const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
 
-/** One row per scenario: medians over rounds, ratios to the same round's touch ceiling (1 = as cheap). */
+/** One row per scenario: medians over rounds, ratios to the same round's baseline (1 = as cheap). */
 export function summaryRow(s: ScenarioSummary): string[] {
-  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), fixed(s.vsTouch, 2), fixed(s.vsTouchBest, 2), fixed(s.vsTouchSpread, 2), fixed(s.programNs, 0)];
+  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0)];
 }
 
 export function headerLines(report: BenchReport): string[] {
   const s = report.settings;
   return [
     `kernel ${report.machine.kernel}, ${report.machine.cpuModel}, ${report.machine.cores} cores`,
-    `${s.rounds} rounds × ${s.durationS !== undefined ? `${s.durationS} s` : `${s.packets} frames`} per scenario, ${s.frameSize}-byte UDP/IPv4 frames, ${s.flows} flow(s), batch ${s.batchSize}; generator on CPU ${s.generatorCpu}, receiver NAPI thread on CPU ${s.receiverCpu}`,
+    `${s.rounds} rounds × ${s.durationS !== undefined ? `${s.durationS} s` : `${s.packets} frames`} per scenario, ${s.frameSize}-byte UDP/IPv4 frames, ${s.flows} flow(s) (forwarding ${s.forwardFlows}), batch ${s.batchSize}; generator on CPU ${s.generatorCpu}, receiver NAPI thread on CPU ${s.receiverCpu}`,
   ];
 }
 
@@ -31,8 +31,8 @@ export function markdown(report: BenchReport): string {
     `|${COLUMNS.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
     ...report.summaries.map((s) => `| ${summaryRow(s).join(' | ')} |`),
     '',
-    'Mpps: frames received per second at the receiver. ns/pkt: CPU time of the receiver\'s NAPI thread per frame received.',
-    'vs touch: the same round\'s touch-and-drop ns/pkt over this one (1.00 = as cheap as the ceiling), median over rounds; best and spread (max − min) of that ratio.',
+    'Mpps: frames received per second at the receiver (for forwarders: at the forwarding hop). ns/pkt: CPU time of that hop\'s NAPI thread per frame received.',
+    'ratio: the same round\'s baseline ns/pkt (vs: touch-and-drop for filters, the minimal XDP forwarder for forwarders) over this one (1.00 = as cheap), median over rounds; best and spread (max − min) of that ratio.',
     'prog ns: the program alone, BPF_PROG_TEST_RUN. Absolute figures swing between runs on shared machines; compare ratios.',
     '',
     ...report.summaries.map((s) => `- **${s.scenario}**: ${s.description}`),
@@ -41,13 +41,71 @@ export function markdown(report: BenchReport): string {
   return lines.join('\n');
 }
 
-/** Writes bench/results/bench-<date>.{json,md} and returns their paths. */
-export function writeResults(report: BenchReport, dir = join(packageRoot(), 'bench', 'results')): { json: string; markdown: string } {
+const escapeXml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/**
+ * A horizontal bar chart of the ratios: one bar per scenario (median ratio to its baseline),
+ * a whisker from the worst to the best round, a dashed line at 1.00 (as cheap as the baseline);
+ * filters and forwarders in separate blocks. Plain SVG, no scripts or external resources.
+ */
+export function svgChart(report: BenchReport): string {
+  const rowHeight = 22;
+  const labelWidth = 110;
+  const plotWidth = 460;
+  const valueWidth = 130;
+  const top = 46;
+  const width = labelWidth + plotWidth + valueWidth + 20;
+  const finite = (v: number): number => (Number.isFinite(v) ? v : 0);
+  const max = Math.max(1.2, ...report.summaries.map((s) => finite(s.ratioBest)));
+  const scale = (v: number): number => labelWidth + (Math.min(v, max) / max) * plotWidth;
+  const groups: { title: string; rows: typeof report.summaries }[] = [
+    { title: 'filters: ratio to touch-and-drop (receiver ns/pkt)', rows: report.summaries.filter((s) => s.group === 'filter') },
+    { title: 'forwarders: ratio to the minimal XDP forwarder (forwarding hop ns/pkt)', rows: report.summaries.filter((s) => s.group === 'forward') },
+  ].filter((g) => g.rows.length > 0);
+  const parts: string[] = [];
+  let y = top;
+  for (const group of groups) {
+    parts.push(`<text x="10" y="${y + 12}" class="title">${escapeXml(group.title)}</text>`);
+    y += 22;
+    const blockTop = y;
+    for (const s of group.rows) {
+      const median = finite(s.ratio);
+      const best = finite(s.ratioBest);
+      const worst = Math.max(0, best - finite(s.ratioSpread));
+      const colour = s.scenario === s.baseline ? '#999' : median >= 0.95 ? '#2a7' : median >= 0.5 ? '#d90' : '#c44';
+      parts.push(
+        `<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end">${escapeXml(s.scenario)}</text>`,
+        `<rect x="${labelWidth}" y="${y + 4}" width="${(scale(median) - labelWidth).toFixed(1)}" height="${rowHeight - 8}" fill="${colour}"/>`,
+        `<line x1="${scale(worst).toFixed(1)}" x2="${scale(best).toFixed(1)}" y1="${y + rowHeight / 2}" y2="${y + rowHeight / 2}" stroke="#222" stroke-width="1.5"/>`,
+        `<text x="${labelWidth + plotWidth + 8}" y="${y + 15}">${Number.isFinite(s.ratio) ? s.ratio.toFixed(2) : '-'} (${Number.isFinite(s.nsPerPacket) ? s.nsPerPacket.toFixed(0) : '-'} ns)</text>`,
+      );
+      y += rowHeight;
+    }
+    parts.push(`<line x1="${scale(1).toFixed(1)}" x2="${scale(1).toFixed(1)}" y1="${blockTop}" y2="${y}" stroke="#444" stroke-dasharray="4 3"/>`);
+    y += 14;
+  }
+  const facts = `${report.machine.kernel}, ${report.machine.cpuModel}, ${report.machine.cores} cores; ${report.settings.rounds} rounds; bar: median, whisker: worst–best round`;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 10}" viewBox="0 0 ${width} ${y + 10}" font-family="sans-serif" font-size="12">`,
+    '<style>.title { font-weight: bold; } .small { fill: #555; font-size: 11px; }</style>',
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="10" y="18" class="title">xdpkit bench, ${escapeXml(report.date)}</text>`,
+    `<text x="10" y="34" class="small">${escapeXml(facts)}</text>`,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+/** Writes bench/results/bench-<date>.{json,md,svg} and returns their paths. */
+export function writeResults(report: BenchReport, dir = join(packageRoot(), 'bench', 'results')): { json: string; markdown: string; svg: string } {
   mkdirSync(dir, { recursive: true });
   const stamp = report.date.replace(/[:.]/g, '-');
   const json = join(dir, `bench-${stamp}.json`);
   const md = join(dir, `bench-${stamp}.md`);
+  const svg = join(dir, `bench-${stamp}.svg`);
   writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(md, markdown(report));
-  return { json, markdown: md };
+  writeFileSync(md, `${markdown(report)}\n![ratios](${basename(svg)})\n`);
+  writeFileSync(svg, svgChart(report));
+  return { json, markdown: md, svg };
 }

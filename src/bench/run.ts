@@ -1,18 +1,21 @@
 /**
- * The benchmark runner: one veth pair (sender "a", receiver "b", threaded NAPI on both ends),
- * the in-kernel generator on CPU 0, the receiver's NAPI thread on CPU 1, and the scenarios
- * measured round by round, interleaved, so that each round's figures can be compared with the
- * same round's touch ceiling.
+ * The benchmark runner: three namespaces in a line, sender "a" — receiver "b" — sink "c"
+ * (threaded NAPI on every veth end), the in-kernel generator on CPU 0, the receiver's NAPI
+ * thread on CPU 1, and the scenarios measured round by round, interleaved, so that each
+ * round's figures can be compared with the same round's baseline: the touch ceiling for
+ * filters, the minimal XDP forwarder for forwarders (which send every frame on to the sink,
+ * whose NAPI thread shares the generator's CPU so that the forwarding hop has CPU 1 alone).
  */
 import { randomBytes } from 'node:crypto';
 import { cpus, release } from 'node:os';
 import { InvalidArgumentError } from '../bpf/index.js';
-import { Testbed } from '../net/index.js';
+import { runCommand, Testbed } from '../net/index.js';
 import { Generator, udpTemplates } from './generator.js';
+import { Sink } from './sink.js';
 import { cpuTimeNs, napiThreads, pinThread, restoreAffinity, threadAffinity, vethCounters } from './receiver.js';
-import { SCENARIOS, type Scenario, type ScenarioEnv, type ScenarioHandle } from './scenarios.js';
+import { BASELINES, SCENARIOS, type Scenario, type ScenarioEnv, type ScenarioGroup, type ScenarioHandle } from './scenarios.js';
 
-export const BASELINE = 'touch';
+export { BASELINES };
 
 export interface BenchOptions {
   rounds?: number;
@@ -44,6 +47,9 @@ export interface Measurement {
   /** Verdicts counted by the receiving xdpkit program (undefined for others). */
   dropped?: number;
   passed?: number;
+  /** Forwarders: frames that reached the sink, and the head of one of them (hex). */
+  forwarded?: number;
+  sample?: string;
   seconds: number;
   mpps: number;
   /** Receiver NAPI thread CPU time per received frame. */
@@ -52,14 +58,17 @@ export interface Measurement {
 
 export interface ScenarioSummary {
   scenario: string;
+  group: ScenarioGroup;
   description: string;
   /** Medians over rounds. */
   mpps: number;
   nsPerPacket: number;
-  /** touch ns/packet ÷ this ns/packet in the same round: 1 = as cheap as the ceiling. Median, best, max − min. */
-  vsTouch: number;
-  vsTouchBest: number;
-  vsTouchSpread: number;
+  /** What the ratio is to: touch (filters) or xdp-fwd (forwarders). */
+  baseline: string;
+  /** baseline ns/packet ÷ this ns/packet in the same round: 1 = as cheap as the baseline. Median, best, max − min. */
+  ratio: number;
+  ratioBest: number;
+  ratioSpread: number;
   /** ns per run of the program alone (BPF_PROG_TEST_RUN), when it is an XDP program we load. */
   programNs?: number;
 }
@@ -73,7 +82,9 @@ export interface MachineFacts {
 export interface BenchReport {
   date: string;
   machine: MachineFacts;
-  settings: { rounds: number; durationS?: number; packets?: number; flows: number; frameSize: number; batchSize: number; generatorCpu: number; receiverCpu: number };
+  settings: { rounds: number; durationS?: number; packets?: number; flows: number; forwardFlows: number; frameSize: number; batchSize: number; generatorCpu: number; receiverCpu: number };
+  /** The forwarding setup: what the sink should see (first template per flow, hex) and the MACs a rewriting forwarder writes. */
+  forwarding?: { templates: string[]; srcMac: string; sinkMac: string; vip: string; backends: string[] };
   summaries: ScenarioSummary[];
   measurements: Measurement[];
 }
@@ -97,34 +108,58 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const cores = cpus().length;
   const generatorCpu = 0;
   const receiverCpu = cores > 1 ? 1 : 0;
+  // DNAT spreads connections, not frames, over its backends: at least one flow per backend.
+  const forwardFlows = Math.max(flows, 3);
+  const forwarding = scenarios.some((s) => s.group === 'forward');
 
   // Interface names are global in kthread names (napi/<dev>-<id>): keep them unique and short.
   const tag = randomBytes(2).toString('hex');
-  const bed = await Testbed.pair({ aName: `xbs${tag}`, bName: `xbr${tag}`, gro: true, threadedNapi: true });
+  const link = { gro: true, threadedNapi: true };
+  const bed = await Testbed.create({
+    namespaces: ['a', 'b', 'c'],
+    prefix: 'xdpkit-bench',
+    links: [
+      { a: 'a', b: 'b', aName: `xbs${tag}`, bName: `xbr${tag}`, ...link },
+      { a: 'b', b: 'c', aName: `xbo${tag}`, bName: `xbk${tag}`, ...link },
+    ],
+  });
   const ownAffinity = await threadAffinity(process.pid);
-  let generator: Generator | undefined;
+  const generators: Generator[] = [];
+  let sink: Sink | undefined;
   const measurements: Measurement[] = [];
   const programNs = new Map<string, number>();
+  let forwardingFacts: BenchReport['forwarding'];
   try {
-    const sender = bed.end('a');
-    const receiver = bed.end('b');
-    const templates = udpTemplates({
-      srcMac: sender.mac,
-      dstMac: receiver.mac,
-      srcIpv4: sender.ipv4 ?? '',
-      dstIpv4: receiver.ipv4 ?? '',
-      dstPort: DROP_PORT,
-      flows,
-      frameSize,
-    });
-    const gen = await bed.withNetns('a', () => new Generator(templates, sender.ifindex));
-    generator = gen;
+    const sender = bed.end('a', 0);
+    const receiver = bed.end('b', 0);
+    const out = bed.end('b', 1);
+    const sinkEnd = bed.end('c', 1);
+    const subnet = (sinkEnd.ipv4 ?? '').split('.').slice(0, 3).join('.');
+    const vip = `${subnet}.100`;
+    const backends = [10, 11, 12].map((n) => `${subnet}.${n}`);
+    const filterTemplates = udpTemplates({ srcMac: sender.mac, dstMac: receiver.mac, srcIpv4: sender.ipv4 ?? '', dstIpv4: receiver.ipv4 ?? '', dstPort: DROP_PORT, flows, frameSize });
+    const forwardTemplates = udpTemplates({ srcMac: sender.mac, dstMac: receiver.mac, srcIpv4: sender.ipv4 ?? '', dstIpv4: vip, dstPort: DROP_PORT, flows: forwardFlows, frameSize });
+    const filterGen = await bed.withNetns('a', () => new Generator(filterTemplates, sender.ifindex));
+    generators.push(filterGen);
+    let forwardGen: Generator | undefined;
+    if (forwarding) {
+      forwardGen = await bed.withNetns('a', () => new Generator(forwardTemplates, sender.ifindex));
+      generators.push(forwardGen);
+      // The sink drops everything in XDP, so it answers no ARP: the receiver knows its MAC.
+      for (const address of [vip, ...backends]) {
+        await bed.exec('b', ['ip', 'neigh', 'replace', address, 'lladdr', sinkEnd.mac, 'dev', out.ifname, 'nud', 'permanent']);
+      }
+      for (const address of backends) await bed.exec('c', ['ip', 'addr', 'add', `${address}/24`, 'dev', sinkEnd.ifname]);
+      sink = await bed.withNetns('c', () => Sink.attach(sinkEnd.ifindex, sinkEnd.ifname));
+      forwardingFacts = { templates: forwardTemplates.map((t) => t.toString('hex')), srcMac: out.mac, sinkMac: sinkEnd.mac, vip, backends };
+    }
     const env: ScenarioEnv = {
       netns: bed.netns('b'),
       ifname: receiver.ifname,
       ifindex: receiver.ifindex,
       dropPort: DROP_PORT,
       inReceiver: (fn) => bed.withNetns('b', fn),
+      forward: { ifname: out.ifname, ifindex: out.ifindex, mac: out.mac, sinkMac: sinkEnd.mac, vip, backends },
     };
     await pinThread(process.pid, generatorCpu);
 
@@ -135,23 +170,28 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         progress(`round ${round}/${rounds}: ${scenario.name}`);
         const handle = await scenario.setup(env);
         try {
-          const m = await measure(bed, gen, env, handle, scenario, round, { durationS, packets: options.packets, batchSize, receiverCpu });
+          const forward = scenario.group === 'forward' && forwardGen && sink ? { gen: forwardGen, sink, sinkIfname: sinkEnd.ifname, sinkNetns: bed.netns('c') } : undefined;
+          const gen = forward?.gen ?? filterGen;
+          const m = await measure(bed, gen, env, handle, scenario, round, { durationS, packets: options.packets, batchSize, receiverCpu, generatorCpu, forward });
           measurements.push(m);
-          if (round === 1 && handle.programCostNs && programRepeat > 0) programNs.set(scenario.name, handle.programCostNs(templates[0]!, programRepeat));
+          const template = (forward ? forwardTemplates : filterTemplates)[0]!;
+          if (round === 1 && handle.programCostNs && programRepeat > 0) programNs.set(scenario.name, handle.programCostNs(template, programRepeat));
         } finally {
           await handle.teardown();
         }
       }
     }
   } finally {
-    generator?.close();
+    sink?.close();
+    for (const g of generators) g.close();
     await restoreAffinity(process.pid, ownAffinity).catch(() => {});
     await bed.destroy();
   }
   return {
     date: new Date().toISOString(),
     machine: machineFacts(),
-    settings: { rounds, ...(durationS !== undefined ? { durationS } : { packets: options.packets }), flows, frameSize, batchSize, generatorCpu, receiverCpu },
+    settings: { rounds, ...(durationS !== undefined ? { durationS } : { packets: options.packets }), flows, forwardFlows, frameSize, batchSize, generatorCpu, receiverCpu },
+    ...(forwardingFacts ? { forwarding: forwardingFacts } : {}),
     summaries: summarise(scenarios, measurements, programNs),
     measurements,
   };
@@ -159,14 +199,23 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
 
 function pickScenarios(names: string[] | undefined): Scenario[] {
   if (!names || names.length === 0) return [...SCENARIOS];
-  const wanted = new Set([BASELINE, ...names]);
-  for (const name of wanted) {
+  for (const name of names) {
     if (!SCENARIOS.some((s) => s.name === name)) throw new InvalidArgumentError(`unknown scenario "${name}"`, { hint: `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}` });
   }
+  // Each group's baseline comes along (touch always: it is the filters' ceiling).
+  const wanted = new Set([BASELINES.filter, ...names]);
+  for (const name of names) wanted.add(BASELINES[SCENARIOS.find((s) => s.name === name)!.group]);
   return SCENARIOS.filter((s) => wanted.has(s.name));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface ForwardSide {
+  gen: Generator;
+  sink: Sink;
+  sinkIfname: string;
+  sinkNetns: string;
+}
 
 async function measure(
   bed: Testbed,
@@ -175,47 +224,44 @@ async function measure(
   handle: ScenarioHandle,
   scenario: Scenario,
   round: number,
-  settings: { durationS: number | undefined; packets: number | undefined; batchSize: number; receiverCpu: number },
+  settings: { durationS: number | undefined; packets: number | undefined; batchSize: number; receiverCpu: number; generatorCpu: number; forward: ForwardSide | undefined },
 ): Promise<Measurement> {
   // Attaching or detaching XDP may recreate the NAPI instance (and its thread): look it up now.
   const napi = napiThreads(env.ifname);
   for (const pid of napi) await pinThread(pid, settings.receiverCpu);
+  const fwd = settings.forward;
+  // The sink's NAPI thread shares the generator's CPU, with a real-time priority so that it
+  // preempts the generator and empties its ring as frames come (else the hop's frames overflow
+  // it and the hop's cost is that of dropping them); the hop keeps CPU 1 to itself.
+  if (fwd) {
+    for (const pid of napiThreads(fwd.sinkIfname)) {
+      await pinThread(pid, settings.generatorCpu);
+      await runCommand(['chrt', '-f', '-p', '10', String(pid)]);
+    }
+  }
   // Warm up (caches, page pools), then settle.
   await bed.withNetns('a', () => gen.send({ count: 20_000, batchSize: settings.batchSize }));
   await sleep(50);
 
   const senderNs = bed.netns('a');
   const senderIf = bed.end('a').ifname;
+  const sinkCount = async (): Promise<bigint> => (fwd ? (await vethCounters(fwd.sinkNetns, fwd.sinkIfname)).received : 0n);
   const tx0 = await vethCounters(senderNs, senderIf);
   const rx0 = await vethCounters(env.netns, env.ifname);
+  const sink0 = await sinkCount();
   const v0 = handle.verdicts?.();
   const cpu0 = cpuTimeNs(napi);
-  const chunk = 65_536;
-  const { sent, seconds } = await bed.withNetns('a', () => {
-    const start = process.hrtime.bigint();
-    let count = 0;
-    if (settings.packets !== undefined) {
-      for (let left = settings.packets; left > 0; left -= chunk) {
-        const n = Math.min(chunk, left);
-        gen.send({ count: n, batchSize: settings.batchSize });
-        count += n;
-      }
-    } else {
-      const end = start + BigInt(Math.round((settings.durationS ?? 1) * 1e9));
-      while (process.hrtime.bigint() < end) {
-        gen.send({ count: chunk, batchSize: settings.batchSize });
-        count += chunk;
-      }
-    }
-    return { sent: count, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
-  });
-  // Let the receiver drain its ring before reading.
+  const { sent, seconds } = await bed.withNetns('a', () => sendFor(gen, settings.batchSize, settings.packets, settings.durationS));
+  // Let the receiver (and the sink) drain their rings before reading.
   let rx1 = await vethCounters(env.netns, env.ifname);
+  let sink1 = await sinkCount();
   for (let i = 0; i < 50; i++) {
     await sleep(20);
     const again = await vethCounters(env.netns, env.ifname);
-    if (again.received === rx1.received) break;
+    const sinkAgain = await sinkCount();
+    if (again.received === rx1.received && sinkAgain === sink1) break;
     rx1 = again;
+    sink1 = sinkAgain;
   }
   const cpu1 = cpuTimeNs(napi);
   const tx1 = await vethCounters(senderNs, senderIf);
@@ -236,7 +282,33 @@ async function measure(
     m.dropped = Number(v1.dropped - v0.dropped);
     m.passed = Number(v1.passed - v0.passed);
   }
+  if (fwd) {
+    m.forwarded = Number(sink1 - sink0);
+    const sample = await fwd.sink.sample(() => bed.withNetns('a', () => gen.send({ count: 1, batchSize: 1 })));
+    if (sample) m.sample = sample.toString('hex');
+  }
   return m;
+}
+
+/** Runs the generator for a number of frames or a time, in chunks; returns frames run and seconds. */
+function sendFor(gen: Generator, batchSize: number, packets: number | undefined, durationS: number | undefined): { sent: number; seconds: number } {
+  const chunk = 65_536;
+  const start = process.hrtime.bigint();
+  let count = 0;
+  if (packets !== undefined) {
+    for (let left = packets; left > 0; left -= chunk) {
+      const n = Math.min(chunk, left);
+      gen.send({ count: n, batchSize });
+      count += n;
+    }
+  } else {
+    const end = start + BigInt(Math.round((durationS ?? 1) * 1e9));
+    while (process.hrtime.bigint() < end) {
+      gen.send({ count: chunk, batchSize });
+      count += chunk;
+    }
+  }
+  return { sent: count, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
 }
 
 function median(values: number[]): number {
@@ -247,18 +319,21 @@ function median(values: number[]): number {
 }
 
 export function summarise(scenarios: readonly Scenario[], measurements: readonly Measurement[], programNs: ReadonlyMap<string, number>): ScenarioSummary[] {
-  const baseline = new Map(measurements.filter((m) => m.scenario === BASELINE).map((m) => [m.round, m.nsPerPacket]));
   return scenarios.map((scenario) => {
+    const baselineName = BASELINES[scenario.group];
+    const baseline = new Map(measurements.filter((m) => m.scenario === baselineName).map((m) => [m.round, m.nsPerPacket]));
     const own = measurements.filter((m) => m.scenario === scenario.name);
     const ratios = own.map((m) => (baseline.get(m.round) ?? Number.NaN) / m.nsPerPacket).filter((r) => Number.isFinite(r));
     const summary: ScenarioSummary = {
       scenario: scenario.name,
+      group: scenario.group,
       description: scenario.description,
       mpps: median(own.map((m) => m.mpps)),
       nsPerPacket: median(own.map((m) => m.nsPerPacket)),
-      vsTouch: median(ratios),
-      vsTouchBest: ratios.length ? Math.max(...ratios) : Number.NaN,
-      vsTouchSpread: ratios.length ? Math.max(...ratios) - Math.min(...ratios) : Number.NaN,
+      baseline: baselineName,
+      ratio: median(ratios),
+      ratioBest: ratios.length ? Math.max(...ratios) : Number.NaN,
+      ratioSpread: ratios.length ? Math.max(...ratios) - Math.min(...ratios) : Number.NaN,
     };
     const ns = programNs.get(scenario.name);
     if (ns !== undefined) summary.programNs = ns;

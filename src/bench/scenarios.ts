@@ -1,6 +1,8 @@
 /**
  * What a benchmark compares: XDP ceilings, xdpkit's built-ins, and Linux doing the same job
- * (drop UDP to one port) with iptables, nftables and xdp-filter, or not at all (the stack).
+ * (drop UDP to one port) with iptables, nftables and xdp-filter, or not at all (the stack);
+ * and forwarders (the minimal XDP forwarder, xdpkit's redirect, kernel forwarding, nftables
+ * DNAT) sending every frame on to a sink in a third namespace.
  * A scenario sets itself up on the receiving veth end and tears itself down; the runner
  * measures between the two.
  */
@@ -20,9 +22,21 @@ export interface ScenarioEnv {
   dropPort: number;
   /** Runs fn in the receiver's network namespace. */
   inReceiver<T>(fn: () => T | Promise<T>): Promise<T>;
+  /** Forwarding: the receiver's device towards the sink (third namespace) and the sink's end. */
+  forward: {
+    ifname: string;
+    ifindex: number;
+    mac: string;
+    sinkMac: string;
+    /** The address the forwarding templates are sent to, and the DNAT backends behind it. */
+    vip: string;
+    backends: readonly string[];
+  };
 }
 
 export interface ScenarioHandle {
+  /** fd of the XDP program attached to the receiver (for the kernel's run-time statistics). */
+  programFd?: number;
   /** ns per run of the program alone (BPF_PROG_TEST_RUN, large repeat); XDP scenarios only. */
   programCostNs?(frame: Buffer, repeat: number): number;
   /** Verdicts counted by the program itself (xdpkit programs only). */
@@ -30,8 +44,14 @@ export interface ScenarioHandle {
   teardown(): Promise<void>;
 }
 
+/** filter: frames end at the receiver (judged against touch); forward: the receiver forwards them to the sink (judged against xdp-fwd). */
+export type ScenarioGroup = 'filter' | 'forward';
+
+export const BASELINES: Record<ScenarioGroup, string> = { filter: 'touch', forward: 'xdp-fwd' };
+
 export interface Scenario {
   name: string;
+  group: ScenarioGroup;
   description: string;
   setup(env: ScenarioEnv): Promise<ScenarioHandle>;
 }
@@ -44,15 +64,19 @@ async function xdpScenario(env: ScenarioEnv, objectPath: string, program: string
   try {
     configure?.(object);
     object.load();
-    prepare?.(object);
     const fd = object.program(program).fd;
-    linkFd = await env.inReceiver(() => attachXdp(target, fd, { mode: 'native' }).linkFd);
+    // In the receiver's namespace: a DEVMAP resolves ifindexes in the namespace of whoever updates it.
+    linkFd = await env.inReceiver(() => {
+      prepare?.(object);
+      return attachXdp(target, fd, { mode: 'native' }).linkFd;
+    });
   } catch (error) {
     object.close();
     throw error;
   }
   const hasStats = object.userMapNames().includes('xdp_stats');
   return {
+    programFd: object.program(program).fd,
     programCostNs: (frame, repeat) => object.program(program).testRun({ data: frame, repeat }).durationNs,
     ...(hasStats
       ? {
@@ -89,16 +113,19 @@ const noTeardown = async (): Promise<void> => {};
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'empty',
+    group: 'filter',
     description: 'empty XDP_DROP (never reads the packet): the upper ceiling',
     setup: (env) => xdpScenario(env, benchObject('bench_empty'), 'xdp_bench_empty'),
   },
   {
     name: 'touch',
+    group: 'filter',
     description: 'touch and drop (reads the EtherType): the ceiling programs are judged against',
     setup: (env) => xdpScenario(env, benchObject('bench_touch'), 'xdp_bench_touch'),
   },
   {
     name: 'drop_udp',
+    group: 'filter',
     description: 'xdpkit drop_udp, dropping UDP to the benchmark port (match_ports = 1)',
     setup: (env) =>
       xdpScenario(
@@ -115,6 +142,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'xdp-filter',
+    group: 'filter',
     description: 'xdp-filter (xdp-tools), native, dropping UDP to the benchmark port',
     async setup(env) {
       await inNetOnly(env, ['xdp-filter', 'load', '-m', 'native', '-f', 'udp,ipv4', env.ifname]);
@@ -143,6 +171,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'iptables',
+    group: 'filter',
     description: 'iptables raw PREROUTING drop of UDP to the benchmark port (no XDP)',
     async setup(env) {
       await inNs(env, ['iptables', '-t', 'raw', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(env.dropPort), '-j', 'DROP']);
@@ -151,6 +180,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'nftables',
+    group: 'filter',
     description: 'nftables netdev ingress drop of UDP to the benchmark port (no XDP)',
     async setup(env) {
       const rules = `table netdev xdpkit_bench {\n chain ingress {\n  type filter hook ingress device "${env.ifname}" priority -500;\n  udp dport ${env.dropPort} drop\n }\n}\n`;
@@ -160,15 +190,82 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'pass',
+    group: 'filter',
     description: 'xdpkit pass: every frame goes on to the stack (UDP to a closed port)',
     setup: (env) => xdpScenario(env, builtinProgram('pass').object, 'xdp_pass'),
   },
   {
     name: 'stack',
+    group: 'filter',
     description: 'no filter at all: the stack receives every frame (UDP to a closed port)',
     setup: async () => ({ teardown: noTeardown }),
   },
+  {
+    name: 'xdp-fwd',
+    group: 'forward',
+    description: 'minimal XDP forwarder: rewrites both MACs, redirects (DEVMAP) to the sink: the forwarding baseline',
+    setup: (env) =>
+      xdpScenario(
+        env,
+        benchObject('bench_fwd'),
+        'xdp_bench_fwd',
+        (o) => o.setConstants({ src_mac: macBytes(env.forward.mac), dst_mac: macBytes(env.forward.sinkMac) }),
+        (o) => o.map('fwd_map').set(u32Buffer(0), u32Buffer(env.forward.ifindex)),
+      ),
+  },
+  {
+    name: 'redirect',
+    group: 'forward',
+    description: 'xdpkit redirect: slot 0 of redirect_map is the device towards the sink (MACs left as they are)',
+    setup: (env) =>
+      xdpScenario(env, builtinProgram('redirect').object, 'xdp_redirect', undefined, (o) => o.map('redirect_map').set(u32Buffer(0), u32Buffer(env.forward.ifindex))),
+  },
+  {
+    name: 'kernel-fwd',
+    group: 'forward',
+    description: 'plain kernel IPv4 forwarding (no XDP, no netfilter rules)',
+    async setup(env) {
+      await ipForwarding(env, true);
+      return { teardown: () => ipForwarding(env, false) };
+    },
+  },
+  {
+    name: 'nft-dnat',
+    group: 'forward',
+    description: 'kernel forwarding with nftables DNAT of the VIP over three backends (numgen round robin per connection, conntrack)',
+    async setup(env) {
+      const map = env.forward.backends.map((b, i) => `${i} : ${b}`).join(', ');
+      const rules = `table ip xdpkit_bench_nat {\n chain pre {\n  type nat hook prerouting priority -100;\n  ip daddr ${env.forward.vip} udp dport ${env.dropPort} dnat to numgen inc mod ${env.forward.backends.length} map { ${map} }\n }\n}\n`;
+      await ipForwarding(env, true);
+      try {
+        await runCommand(['ip', 'netns', 'exec', env.netns, 'sh', '-c', 'printf "%s" "$0" | nft -f -', rules]);
+      } catch (error) {
+        await ipForwarding(env, false);
+        throw error;
+      }
+      return {
+        async teardown() {
+          await inNs(env, ['nft', 'delete', 'table', 'ip', 'xdpkit_bench_nat']);
+          await ipForwarding(env, false);
+        },
+      };
+    },
+  },
 ];
+
+function u32Buffer(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(value);
+  return b;
+}
+
+function macBytes(mac: string): Buffer {
+  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+}
+
+async function ipForwarding(env: ScenarioEnv, on: boolean): Promise<void> {
+  await inNs(env, ['sysctl', '-q', '-w', `net.ipv4.ip_forward=${on ? 1 : 0}`]);
+}
 
 export function scenarioByName(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

@@ -24,13 +24,13 @@ const Options = z.object({
 
 export function benchCommand(): Command {
   return new Command('bench')
-    .description('benchmark XDP programs against iptables, nftables, xdp-filter and the stack (in-kernel traffic on a veth pair)')
+    .description('benchmark XDP programs against iptables, nftables, xdp-filter, the stack and kernel forwarding (in-kernel traffic on veth pairs)')
     .option('--rounds <n>', 'rounds; scenarios are interleaved round by round', '5')
     .option('--duration <seconds>', 'traffic per scenario and round', '2')
     .option('--flows <n>', 'flows (source address/port pairs)', '1')
     .option('--size <bytes>', 'frame size without FCS (60 = the 64-byte minimum)', '60')
     .option('--batch <n>', 'live-frames batch size', '64')
-    .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')} (touch is always run)`)
+    .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')} (touch, and xdp-fwd with forwarders, always run)`)
     .option('--no-write', 'do not write results under bench/results/')
     .action(async (raw: Record<string, unknown>, command: Command) => {
       const parsed = Options.safeParse(raw);
@@ -61,8 +61,8 @@ export function benchCommand(): Command {
           report.summaries.map(summaryRow),
         );
         out.line();
-        out.line(out.colors.dim('vs touch: touch-ceiling ns/pkt ÷ this ns/pkt in the same round (1.00 = as cheap), median over rounds'));
-        if (files) out.note(`wrote ${files.markdown} and ${files.json}`);
+        out.line(out.colors.dim('ratio: the baseline\'s ns/pkt (vs) ÷ this ns/pkt in the same round (1.00 = as cheap), median over rounds'));
+        if (files) out.note(`wrote ${files.markdown}, ${files.json} and ${files.svg}`);
       });
     });
 }
