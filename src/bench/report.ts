@@ -4,20 +4,21 @@ import { basename, join } from 'node:path';
 import { packageRoot } from '../programs/catalogue.js';
 import type { BenchReport, ScenarioSummary } from './run.js';
 
-export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'ratio', 'best', 'spread', 'vs', 'prog ns'] as const;
+export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'ratio', 'best', 'spread', 'vs', 'prog ns', 'live ns'] as const;
 
 const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
 
 /** One row per scenario: medians over rounds, ratios to the same round's baseline (1 = as cheap). */
 export function summaryRow(s: ScenarioSummary): string[] {
-  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0)];
+  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0), fixed(s.liveProgramNs, 0)];
 }
 
 export function headerLines(report: BenchReport): string[] {
   const s = report.settings;
   return [
     `kernel ${report.machine.kernel}, ${report.machine.cpuModel}, ${report.machine.cores} cores`,
-    `${s.rounds} rounds × ${s.durationS !== undefined ? `${s.durationS} s` : `${s.packets} frames`} per scenario, ${s.frameSize}-byte UDP/IPv4 frames, ${s.flows} flow(s) (forwarding ${s.forwardFlows}), batch ${s.batchSize}; generator on CPU ${s.generatorCpu}, receiver NAPI thread on CPU ${s.receiverCpu}`,
+    ...(s.statsSysctl ? ['kernel.bpf_stats_enabled is on: every BPF program paid for run-time statistics while measured'] : []),
+    `${s.rounds} rounds (after ${s.warmupRounds} warm-up) × ${s.durationS !== undefined ? `${s.durationS} s` : `${s.packets} frames`} per scenario, ${s.frameSize}-byte UDP/IPv4 frames, ${s.flows} flow(s) (forwarding ${s.forwardFlows}), batch ${s.batchSize}; generator on CPU ${s.generatorCpu}, receiver NAPI thread on CPU ${s.receiverCpu}`,
   ];
 }
 
@@ -33,7 +34,7 @@ export function markdown(report: BenchReport): string {
     '',
     'Mpps: frames received per second at the receiver (for forwarders: at the forwarding hop). ns/pkt: CPU time of that hop\'s NAPI thread per frame received.',
     'ratio: the same round\'s baseline ns/pkt (vs: touch-and-drop for filters, the minimal XDP forwarder for forwarders) over this one (1.00 = as cheap), median over rounds; best and spread (max − min) of that ratio.',
-    'prog ns: the program alone, BPF_PROG_TEST_RUN. Absolute figures swing between runs on shared machines; compare ratios.',
+    'prog ns: the program alone, BPF_PROG_TEST_RUN. live ns: the XDP program on the receiver per run while it ran live (kernel run-time statistics, over a short burst after each measured window). Absolute figures swing between runs on shared machines; compare ratios.',
     '',
     ...report.summaries.map((s) => `- **${s.scenario}**: ${s.description}`),
     '',

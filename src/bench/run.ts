@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { cpus, release } from 'node:os';
-import { InvalidArgumentError } from '../bpf/index.js';
+import { enableRunTimeStats, InvalidArgumentError, programInfoById, queryXdp, runTimeStatsSysctlEnabled } from '../bpf/index.js';
 import { runCommand, Testbed } from '../net/index.js';
 import { Generator, udpTemplates } from './generator.js';
 import { Sink } from './sink.js';
@@ -19,6 +19,8 @@ export { BASELINES };
 
 export interface BenchOptions {
   rounds?: number;
+  /** Rounds run first and thrown away (caches, page pools, CPU frequency and placement settle). */
+  warmupRounds?: number;
   /** Seconds of traffic per scenario and round. */
   durationS?: number;
   /** Or a fixed number of frames per scenario and round (overrides the duration). */
@@ -50,6 +52,13 @@ export interface Measurement {
   /** Forwarders: frames that reached the sink, and the head of one of them (hex). */
   forwarded?: number;
   sample?: string;
+  /**
+   * The kernel's run-time statistics of the XDP program attached to the receiver, from a short
+   * burst right after the measured window (they cost every BPF program a clock read or two, so
+   * they stay off while measuring): runs counted and ns per run.
+   */
+  liveRuns?: number;
+  liveProgramNs?: number;
   seconds: number;
   mpps: number;
   /** Receiver NAPI thread CPU time per received frame. */
@@ -71,6 +80,8 @@ export interface ScenarioSummary {
   ratioSpread: number;
   /** ns per run of the program alone (BPF_PROG_TEST_RUN), when it is an XDP program we load. */
   programNs?: number;
+  /** ns per run while it ran live (kernel run-time statistics), median over rounds; any XDP program on the receiver. */
+  liveProgramNs?: number;
 }
 
 export interface MachineFacts {
@@ -82,7 +93,20 @@ export interface MachineFacts {
 export interface BenchReport {
   date: string;
   machine: MachineFacts;
-  settings: { rounds: number; durationS?: number; packets?: number; flows: number; forwardFlows: number; frameSize: number; batchSize: number; generatorCpu: number; receiverCpu: number };
+  settings: {
+    rounds: number;
+    warmupRounds: number;
+    durationS?: number;
+    packets?: number;
+    flows: number;
+    forwardFlows: number;
+    frameSize: number;
+    batchSize: number;
+    generatorCpu: number;
+    receiverCpu: number;
+    /** kernel.bpf_stats_enabled was on for the whole run: every BPF program paid for the statistics while measured. */
+    statsSysctl?: boolean;
+  };
   /** The forwarding setup: what the sink should see (first template per flow, hex) and the MACs a rewriting forwarder writes. */
   forwarding?: { templates: string[]; srcMac: string; sinkMac: string; vip: string; backends: string[] };
   summaries: ScenarioSummary[];
@@ -96,13 +120,15 @@ export function machineFacts(): MachineFacts {
 const DROP_PORT = 9;
 
 export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
-  const rounds = options.rounds ?? 5;
+  const rounds = options.rounds ?? 7;
+  const warmupRounds = options.warmupRounds ?? 1;
   const flows = options.flows ?? 1;
   const frameSize = options.frameSize ?? 60;
   const batchSize = options.batchSize ?? 64;
   const programRepeat = options.programRepeat ?? 1_000_000;
   if (!Number.isInteger(rounds) || rounds < 1) throw new InvalidArgumentError(`rounds must be a positive integer, got ${rounds}`);
-  const durationS = options.packets === undefined ? (options.durationS ?? 2) : undefined;
+  if (!Number.isInteger(warmupRounds) || warmupRounds < 0) throw new InvalidArgumentError(`warm-up rounds must be a non-negative integer, got ${warmupRounds}`);
+  const durationS = options.packets === undefined ? (options.durationS ?? 1) : undefined;
   const scenarios = pickScenarios(options.scenarios);
   const progress = options.onProgress ?? (() => {});
   const cores = cpus().length;
@@ -163,17 +189,19 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     };
     await pinThread(process.pid, generatorCpu);
 
-    for (let round = 1; round <= rounds; round++) {
+    // Warm-up rounds are numbered from 1 - warmupRounds to 0 and not kept.
+    for (let round = 1 - warmupRounds; round <= rounds; round++) {
       // Rotate the order each round so no scenario always follows the same one.
-      const order = scenarios.map((_, i) => scenarios[(i + round - 1) % scenarios.length]!);
+      const shift = (((round - 1) % scenarios.length) + scenarios.length) % scenarios.length;
+      const order = scenarios.map((_, i) => scenarios[(i + shift) % scenarios.length]!);
       for (const scenario of order) {
-        progress(`round ${round}/${rounds}: ${scenario.name}`);
+        progress(round < 1 ? `warm-up round: ${scenario.name}` : `round ${round}/${rounds}: ${scenario.name}`);
         const handle = await scenario.setup(env);
         try {
           const forward = scenario.group === 'forward' && forwardGen && sink ? { gen: forwardGen, sink, sinkIfname: sinkEnd.ifname, sinkNetns: bed.netns('c') } : undefined;
           const gen = forward?.gen ?? filterGen;
           const m = await measure(bed, gen, env, handle, scenario, round, { durationS, packets: options.packets, batchSize, receiverCpu, generatorCpu, forward });
-          measurements.push(m);
+          if (round >= 1) measurements.push(m);
           const template = (forward ? forwardTemplates : filterTemplates)[0]!;
           if (round === 1 && handle.programCostNs && programRepeat > 0) programNs.set(scenario.name, handle.programCostNs(template, programRepeat));
         } finally {
@@ -190,7 +218,18 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   return {
     date: new Date().toISOString(),
     machine: machineFacts(),
-    settings: { rounds, ...(durationS !== undefined ? { durationS } : { packets: options.packets }), flows, forwardFlows, frameSize, batchSize, generatorCpu, receiverCpu },
+    settings: {
+      rounds,
+      warmupRounds,
+      ...(durationS !== undefined ? { durationS } : { packets: options.packets }),
+      flows,
+      forwardFlows,
+      frameSize,
+      batchSize,
+      generatorCpu,
+      receiverCpu,
+      ...(runTimeStatsSysctlEnabled() ? { statsSysctl: true } : {}),
+    },
     ...(forwardingFacts ? { forwarding: forwardingFacts } : {}),
     summaries: summarise(scenarios, measurements, programNs),
     measurements,
@@ -282,12 +321,42 @@ async function measure(
     m.dropped = Number(v1.dropped - v0.dropped);
     m.passed = Number(v1.passed - v0.passed);
   }
+  const live = await liveProgramCost(bed, gen, env, settings);
+  if (live) Object.assign(m, live);
   if (fwd) {
     m.forwarded = Number(sink1 - sink0);
     const sample = await fwd.sink.sample(() => bed.withNetns('a', () => gen.send({ count: 1, batchSize: 1 })));
     if (sample) m.sample = sample.toString('hex');
   }
   return m;
+}
+
+/**
+ * Run count and ns per run of the XDP program attached to the receiver (whoever loaded it:
+ * xdp-filter's too) from the kernel's run-time statistics, over a short burst with them on.
+ */
+async function liveProgramCost(
+  bed: Testbed,
+  gen: Generator,
+  env: ScenarioEnv,
+  settings: { durationS: number | undefined; packets: number | undefined; batchSize: number },
+): Promise<{ liveRuns: number; liveProgramNs: number } | undefined> {
+  const attached = await env.inReceiver(() => queryXdp({ ifindex: env.ifindex, name: env.ifname }).find((a) => a.mode === 'native'));
+  if (!attached) return undefined;
+  const disable = enableRunTimeStats();
+  try {
+    const before = programInfoById(attached.programId);
+    const packets = settings.packets !== undefined ? Math.max(1, Math.ceil(settings.packets / 4)) : undefined;
+    const durationS = settings.packets !== undefined ? undefined : Math.min(0.5, (settings.durationS ?? 1) / 4);
+    await bed.withNetns('a', () => sendFor(gen, settings.batchSize, packets, durationS));
+    await sleep(50);
+    const after = programInfoById(attached.programId);
+    const runs = after.runCount - before.runCount;
+    if (runs <= 0n) return undefined;
+    return { liveRuns: Number(runs), liveProgramNs: Number(after.runTimeNs - before.runTimeNs) / Number(runs) };
+  } finally {
+    disable();
+  }
 }
 
 /** Runs the generator for a number of frames or a time, in chunks; returns frames run and seconds. */
@@ -335,6 +404,8 @@ export function summarise(scenarios: readonly Scenario[], measurements: readonly
       ratioBest: ratios.length ? Math.max(...ratios) : Number.NaN,
       ratioSpread: ratios.length ? Math.max(...ratios) - Math.min(...ratios) : Number.NaN,
     };
+    const live = own.map((m) => m.liveProgramNs).filter((v): v is number => v !== undefined);
+    if (live.length > 0) summary.liveProgramNs = median(live);
     const ns = programNs.get(scenario.name);
     if (ns !== undefined) summary.programNs = ns;
     return summary;

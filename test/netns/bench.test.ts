@@ -60,7 +60,7 @@ describe('bench', () => {
     const report: BenchReport = {
       date: '2025-01-01T00:00:00.000Z',
       machine: { kernel: '6.18', cpuModel: 'cpu', cores: 2 },
-      settings: { rounds: 5, durationS: 2, flows: 1, forwardFlows: 3, frameSize: 60, batchSize: 64, generatorCpu: 0, receiverCpu: 1 },
+      settings: { rounds: 5, warmupRounds: 1, durationS: 2, flows: 1, forwardFlows: 3, frameSize: 60, batchSize: 64, generatorCpu: 0, receiverCpu: 1 },
       summaries: [row('touch', 'filter', 'touch', 1), row('drop_udp', 'filter', 'touch', 0.97), row('iptables', 'filter', 'touch', 0.3), row('xdp-fwd', 'forward', 'xdp-fwd', 1), row('nft-dnat', 'forward', 'xdp-fwd', 0.12)],
       measurements: [],
     };
@@ -75,7 +75,7 @@ describe('bench', () => {
     try {
       const files = writeResults(report, dir);
       for (const file of [files.json, files.markdown, files.svg]) assert.ok(existsSync(file), file);
-      assert.ok(readFileSync(files.markdown, 'utf8').includes('| drop_udp | 1.00 | 103 | 0.97 | 1.07 | 0.20 | touch |'));
+      assert.ok(readFileSync(files.markdown, 'utf8').includes('| drop_udp | 1.00 | 103 | 0.97 | 1.07 | 0.20 | touch | - | - |'));
       assert.equal(readFileSync(files.svg, 'utf8'), svg);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -84,7 +84,7 @@ describe('bench', () => {
 
   it('accounts for every frame in a short run (no speed asserted)', { timeout: 30_000 }, async () => {
     const packets = 200_000;
-    const report = await runBench({ rounds: 1, packets, scenarios: ['drop_udp', 'pass', 'iptables'], programRepeat: 1000 });
+    const report = await runBench({ rounds: 1, warmupRounds: 0, packets, scenarios: ['drop_udp', 'pass', 'iptables'], programRepeat: 1000 });
     assert.deepEqual(report.summaries.map((s) => s.scenario).sort(), ['drop_udp', 'iptables', 'pass', 'touch']);
     for (const m of report.measurements) {
       assert.equal(m.sent, packets, `${m.scenario}: the generator ran every frame`);
@@ -100,11 +100,16 @@ describe('bench', () => {
     const pass = report.measurements.find((m) => m.scenario === 'pass');
     assert.equal((pass?.dropped ?? 0) + (pass?.passed ?? 0), pass?.received, 'pass: received = dropped + passed');
     assert.ok(report.summaries.find((s) => s.scenario === 'drop_udp')?.programNs !== undefined, 'program cost measured');
+    for (const name of ['drop_udp', 'pass', 'touch']) {
+      const m = report.measurements.find((x) => x.scenario === name);
+      assert.ok((m?.liveRuns ?? 0) > 0 && (m?.liveProgramNs ?? 0) > 0, `${name}: kernel run-time statistics while live`);
+    }
+    assert.equal(report.measurements.find((x) => x.scenario === 'iptables')?.liveRuns, undefined, 'no XDP program, no run-time statistics');
   });
 
   it('forwards to the sink in the third namespace: frames arrive with the template\'s headers (no speed asserted)', { timeout: 30_000 }, async () => {
     const packets = 100_000;
-    const report = await runBench({ rounds: 1, packets, scenarios: ['redirect', 'kernel-fwd', 'nft-dnat'], programRepeat: 1000 });
+    const report = await runBench({ rounds: 1, warmupRounds: 0, packets, scenarios: ['redirect', 'kernel-fwd', 'nft-dnat'], programRepeat: 1000 });
     assert.deepEqual(report.summaries.map((s) => s.scenario).sort(), ['kernel-fwd', 'nft-dnat', 'redirect', 'touch', 'xdp-fwd']);
     assert.ok(report.summaries.filter((s) => s.group === 'forward').every((s) => s.baseline === 'xdp-fwd'), 'forwarders are judged against the minimal XDP forwarder');
     const fwd = report.forwarding;

@@ -14,6 +14,7 @@ import { outputFor } from '../output.js';
 
 const Options = z.object({
   rounds: z.coerce.number().int().min(1).max(100),
+  warmup: z.coerce.number().int().min(0).max(10),
   duration: z.coerce.number().positive().max(60),
   flows: z.coerce.number().int().min(1).max(4096),
   size: z.coerce.number().int().min(60).max(1514),
@@ -25,8 +26,9 @@ const Options = z.object({
 export function benchCommand(): Command {
   return new Command('bench')
     .description('benchmark XDP programs against iptables, nftables, xdp-filter, the stack and kernel forwarding (in-kernel traffic on veth pairs)')
-    .option('--rounds <n>', 'rounds; scenarios are interleaved round by round', '5')
-    .option('--duration <seconds>', 'traffic per scenario and round', '2')
+    .option('--rounds <n>', 'rounds; scenarios are interleaved round by round', '7')
+    .option('--warmup <n>', 'rounds run first and not counted', '1')
+    .option('--duration <seconds>', 'traffic per scenario and round', '1')
     .option('--flows <n>', 'flows (source address/port pairs)', '1')
     .option('--size <bytes>', 'frame size without FCS (60 = the 64-byte minimum)', '60')
     .option('--batch <n>', 'live-frames batch size', '64')
@@ -42,6 +44,7 @@ export function benchCommand(): Command {
       const out = outputFor(command);
       const report = await runBench({
         rounds: o.rounds,
+        warmupRounds: o.warmup,
         durationS: o.duration,
         flows: o.flows,
         frameSize: o.size,
