@@ -1,0 +1,350 @@
+/**
+ * Compiles a validated FirewallPolicy into the map image the XDP data plane reads.
+ *
+ * Design: Linear Bit Vector Search (bpf-iptables) with equivalence classes, Cilium-style LPM
+ * prefilter for blocklists, and two generations selected by one map write.
+ *
+ * Per packet the program does a constant number of lookups, never a walk over the rules:
+ *   1. fw_ctrl[0].active_gen → gen (the ONE write that makes a new policy live).
+ *   2. Blocklists: one LPM lookup of the source address in fw_block_v4 / fw_block_v6 → list
+ *      index (all lists merged into one trie per family; for the same prefix in several lists
+ *      the earlier list is stored; the longest prefix wins, as in the reference).
+ *   3. Six field lookups, each returning a CLASS id (not a bitmap: equal bitmaps are shared):
+ *        src  → LPM fw_src_v4 / fw_src_v6     dst → LPM fw_dst_v4 / fw_dst_v6
+ *        proto → ARRAY fw_proto[gen*256 + proto]
+ *        sport → ARRAY fw_sport[gen*65537 + port], slot 65536 = "no ports" (not TCP/UDP with its
+ *                header, e.g. ICMP or a non-first fragment)      dport → fw_dport likewise
+ *        flags → ARRAY fw_flags[gen*257 + tcp flags byte], slot 256 = "no TCP header"
+ *      Every trie holds a /0 per generation, so every lookup hits.
+ *   4. A class is a bitmap of the rules that field value allows (bit r = rule r), stored in
+ *      chunks of 8 u64 words (512 rules, one cache line) in fw_bitmap[gen*MAX_BITMAP_CHUNKS +
+ *      class*chunks + c]. For c = 0..chunks-1 the program ANDs the six chunks; the first chunk
+ *      with a set bit gives the lowest such bit = the first matching rule (first match wins) and
+ *      the search stops. No set bit in any chunk → default verdict.
+ *   5. fw_rules[gen*MAX_RULES + r] → action (pass/drop/rate-limit with pps and burst).
+ * Cost: 1 + 1 + 6 lookups plus 6 lookups and 8 ANDs per 512-rule chunk scanned; the scan stops
+ * at the first chunk that matches (policies usually decide early). A policy that falls through
+ * to the default verdict with 10,000 rules scans 20 chunks: the known weak point of LBVS (a
+ * future step: a per-class summary word of non-empty chunks to skip zero chunks).
+ *
+ * Class construction (all per generation, deduplicated across fields by bitmap content):
+ *   LPM fields: for every prefix P in any rule's list (and /0), the class of P = rules without
+ *     that field ∪ rules listing a prefix that covers P. An address whose longest match is P is
+ *     covered by exactly those prefixes, so the LPM lookup returns the right set.
+ *   Ports: elementary intervals between all range boundaries, swept once.
+ *   Proto and flags: every value enumerated.
+ *
+ * Generations: LPM keys carry the generation (key = {prefixlen, gen, pad[3], addr}, prefixlen
+ * = 32 + the prefix length), arrays are indexed gen*SIZE + i, so one set of maps holds both
+ * generations. Apply writes the inactive generation, flips fw_ctrl, then deletes the old
+ * generation's LPM entries. A packet reads fw_ctrl once, so it sees one policy, never a mix.
+ *
+ * Byte layouts (little-endian host = bpfel):
+ *   fw_ctrl    key u32 0            value { u32 active_gen }
+ *   fw_config  key u32 gen          value { u32 rule_count; u32 chunks; u8 default_verdict;
+ *                                          u8 malformed_verdict; u8 pad[2] }  (verdict 0 pass, 1 drop)
+ *   fw_block_v4/fw_src_v4/fw_dst_v4   key { u32 prefixlen; u8 gen; u8 pad[3]; u8 addr[4] }  value u32
+ *   fw_block_v6/fw_src_v6/fw_dst_v6   key { u32 prefixlen; u8 gen; u8 pad[3]; u8 addr[16] } value u32
+ *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value u32 class
+ *   fw_bitmap  key u32 index        value u64[8]
+ *   fw_rules   key u32 index        value { u8 action; u8 pad[3]; u32 pps; u32 burst }  (0 pass 1 drop 2 rate-limit)
+ */
+import { cidrKey, maskBytes, type Cidr, type Family } from './cidr.js';
+import type { FirewallPolicy, FirewallRule, PortRange } from './schema.js';
+
+export const MAX_RULES = 16384;
+export const CHUNK_WORDS = 8; // u64 words per chunk
+export const RULES_PER_CHUNK = CHUNK_WORDS * 64;
+export const MAX_BITMAP_CHUNKS = 1 << 18;
+export const PORT_SLOTS = 65537;
+export const PORT_NONE = 65536;
+export const FLAG_SLOTS = 257;
+export const FLAGS_NONE = 256;
+export const PROTO_SLOTS = 256;
+export const LPM_GEN_BITS = 32;
+export const ACTION_CODES = { pass: 0, drop: 1, 'rate-limit': 2 } as const;
+export const VERDICT_CODES = { pass: 0, drop: 1 } as const;
+
+export const FW_MAPS = {
+  ctrl: 'fw_ctrl',
+  config: 'fw_config',
+  blockV4: 'fw_block_v4',
+  blockV6: 'fw_block_v6',
+  srcV4: 'fw_src_v4',
+  srcV6: 'fw_src_v6',
+  dstV4: 'fw_dst_v4',
+  dstV6: 'fw_dst_v6',
+  proto: 'fw_proto',
+  sport: 'fw_sport',
+  dport: 'fw_dport',
+  flags: 'fw_flags',
+  bitmap: 'fw_bitmap',
+  rules: 'fw_rules',
+} as const;
+
+export class PolicyTooLargeError extends Error {}
+
+export interface LpmEntry {
+  addr: Uint8Array;
+  prefixLen: number;
+  value: number;
+}
+
+/** One generation's content, before encoding into map keys and values. */
+export interface CompiledPolicy {
+  ruleCount: number;
+  chunks: number;
+  defaultVerdict: 0 | 1;
+  malformedVerdict: 0 | 1;
+  rules: { action: 0 | 1 | 2; pps: number; burst: number }[];
+  blockV4: LpmEntry[];
+  blockV6: LpmEntry[];
+  srcV4: LpmEntry[];
+  srcV6: LpmEntry[];
+  dstV4: LpmEntry[];
+  dstV6: LpmEntry[];
+  proto: Uint32Array; // PROTO_SLOTS
+  sport: Uint32Array; // PORT_SLOTS
+  dport: Uint32Array;
+  flags: Uint32Array; // FLAG_SLOTS
+  /** Class id → bitmap as u32 words (chunks * CHUNK_WORDS * 2 of them; bit r = rule r). */
+  classes: Uint32Array[];
+}
+
+class ClassTable {
+  readonly classes: Uint32Array[] = [];
+  private readonly ids = new Map<string, number>();
+  constructor(readonly words32: number) {}
+
+  empty(): Uint32Array {
+    return new Uint32Array(this.words32);
+  }
+
+  intern(bits: Uint32Array): number {
+    const key = Buffer.from(bits.buffer, bits.byteOffset, bits.byteLength).toString('latin1');
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.classes.length;
+      this.classes.push(Uint32Array.from(bits));
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+}
+
+function setBit(bits: Uint32Array, r: number): void {
+  bits[r >>> 5]! |= 1 << (r & 31);
+}
+
+function orInto(dst: Uint32Array, src: Uint32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i]! |= src[i]!;
+}
+
+function wildcard(t: ClassTable, rules: readonly FirewallRule[], has: (r: FirewallRule) => boolean): Uint32Array {
+  const bits = t.empty();
+  for (const r of rules) if (!has(r)) setBit(bits, r.index);
+  return bits;
+}
+
+function lpmClasses(t: ClassTable, rules: readonly FirewallRule[], field: 'src' | 'dst', family: Family): LpmEntry[] {
+  const wild = wildcard(t, rules, (r) => r[field] !== undefined);
+  const own = new Map<string, { cidr: Cidr; bits: Uint32Array }>();
+  const zero: Cidr = { family, addr: new Uint8Array(family === 4 ? 4 : 16), prefixLen: 0 };
+  own.set(cidrKey(zero), { cidr: zero, bits: t.empty() });
+  for (const r of rules) {
+    for (const c of r[field] ?? []) {
+      if (c.family !== family) continue;
+      const k = cidrKey(c);
+      let e = own.get(k);
+      if (!e) own.set(k, (e = { cidr: c, bits: t.empty() }));
+      setBit(e.bits, r.index);
+    }
+  }
+  const lens = [...new Set([...own.values()].map((e) => e.cidr.prefixLen))].sort((a, b) => a - b);
+  const out: LpmEntry[] = [];
+  for (const { cidr } of own.values()) {
+    const bits = Uint32Array.from(wild);
+    for (const len of lens) {
+      if (len > cidr.prefixLen) break;
+      const anc = own.get(cidrKey({ family, addr: maskBytes(cidr.addr, len), prefixLen: len }));
+      if (anc) orInto(bits, anc.bits);
+    }
+    out.push({ addr: cidr.addr, prefixLen: cidr.prefixLen, value: t.intern(bits) });
+  }
+  return out;
+}
+
+function portClasses(t: ClassTable, rules: readonly FirewallRule[], field: 'srcPorts' | 'dstPorts'): Uint32Array {
+  const wild = wildcard(t, rules, (r) => r[field] !== undefined);
+  const table = new Uint32Array(PORT_SLOTS);
+  table[PORT_NONE] = t.intern(wild);
+  // Sweep: +1 at a range's start, -1 after its end, per rule (ranges of one rule may overlap).
+  const events = new Map<number, { rule: number; delta: number }[]>();
+  const add = (at: number, rule: number, delta: number) => {
+    let l = events.get(at);
+    if (!l) events.set(at, (l = []));
+    l.push({ rule, delta });
+  };
+  for (const r of rules) for (const pr of (r[field] ?? []) as PortRange[]) {
+    add(pr.from, r.index, 1);
+    add(pr.to + 1, r.index, -1);
+  }
+  const bounds = [...new Set([0, 65536, ...events.keys()])].sort((a, b) => a - b);
+  const count = new Int32Array(rules.length);
+  const cur = Uint32Array.from(wild);
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    for (const { rule, delta } of events.get(bounds[i]!) ?? []) {
+      count[rule]! += delta;
+      if (count[rule]! > 0) setBit(cur, rule);
+      else cur[rule >>> 5]! &= ~(1 << (rule & 31));
+    }
+    table.fill(t.intern(cur), bounds[i]!, bounds[i + 1]!);
+  }
+  return table;
+}
+
+function protoClasses(t: ClassTable, rules: readonly FirewallRule[]): Uint32Array {
+  const wild = wildcard(t, rules, (r) => r.proto !== undefined);
+  const table = new Uint32Array(PROTO_SLOTS);
+  for (let p = 0; p < PROTO_SLOTS; p++) {
+    const bits = Uint32Array.from(wild);
+    for (const r of rules) if (r.proto === p) setBit(bits, r.index);
+    table[p] = t.intern(bits);
+  }
+  return table;
+}
+
+function flagClasses(t: ClassTable, rules: readonly FirewallRule[]): Uint32Array {
+  const wild = wildcard(t, rules, (r) => r.tcpFlags !== undefined);
+  const withFlags = rules.filter((r) => r.tcpFlags !== undefined);
+  const table = new Uint32Array(FLAG_SLOTS);
+  table[FLAGS_NONE] = t.intern(wild);
+  for (let v = 0; v < 256; v++) {
+    const bits = Uint32Array.from(wild);
+    for (const r of withFlags) if ((v & r.tcpFlags!.mask) === r.tcpFlags!.value) setBit(bits, r.index);
+    table[v] = t.intern(bits);
+  }
+  return table;
+}
+
+function blockEntries(policy: FirewallPolicy, family: Family): LpmEntry[] {
+  const seen = new Map<string, LpmEntry>();
+  for (const l of policy.blocklists) {
+    for (const c of l.entries) {
+      if (c.family !== family) continue;
+      const k = cidrKey(c);
+      if (!seen.has(k)) seen.set(k, { addr: c.addr, prefixLen: c.prefixLen, value: l.index });
+    }
+  }
+  return [...seen.values()];
+}
+
+export function compilePolicy(policy: FirewallPolicy): CompiledPolicy {
+  const rules = policy.rules;
+  if (rules.length > MAX_RULES) {
+    throw new PolicyTooLargeError(`the policy has ${rules.length} rules; at most ${MAX_RULES} fit (merge rules with lists of prefixes and ports)`);
+  }
+  const chunks = Math.max(1, Math.ceil(rules.length / RULES_PER_CHUNK));
+  const t = new ClassTable(chunks * CHUNK_WORDS * 2);
+  const compiled: CompiledPolicy = {
+    ruleCount: rules.length,
+    chunks,
+    defaultVerdict: VERDICT_CODES[policy.default],
+    malformedVerdict: VERDICT_CODES[policy.malformed],
+    rules: rules.map((r) => ({ action: ACTION_CODES[r.action], pps: r.rate?.pps ?? 0, burst: r.rate?.burst ?? 0 })),
+    blockV4: blockEntries(policy, 4),
+    blockV6: blockEntries(policy, 6),
+    srcV4: lpmClasses(t, rules, 'src', 4),
+    srcV6: lpmClasses(t, rules, 'src', 6),
+    dstV4: lpmClasses(t, rules, 'dst', 4),
+    dstV6: lpmClasses(t, rules, 'dst', 6),
+    proto: protoClasses(t, rules),
+    sport: portClasses(t, rules, 'srcPorts'),
+    dport: portClasses(t, rules, 'dstPorts'),
+    flags: flagClasses(t, rules),
+    classes: t.classes,
+  };
+  if (t.classes.length * chunks > MAX_BITMAP_CHUNKS) {
+    throw new PolicyTooLargeError(
+      `the policy needs ${t.classes.length} rule classes × ${chunks} chunks = ${t.classes.length * chunks} bitmap chunks; at most ${MAX_BITMAP_CHUNKS} fit (fewer distinct prefixes or port ranges, or fewer rules)`,
+    );
+  }
+  return compiled;
+}
+
+// ---- encoding into map keys and values for one generation ----
+
+export interface MapEntry {
+  key: Buffer;
+  value: Buffer;
+}
+
+/** Map name → entries to write for one generation (arrays: every slot of that generation). */
+export type GenerationWrites = Record<string, MapEntry[]>;
+
+export function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+export function lpmKey(gen: number, addr: Uint8Array, prefixLen: number): Buffer {
+  const k = Buffer.alloc(8 + addr.length);
+  k.writeUInt32LE(LPM_GEN_BITS + prefixLen, 0);
+  k[4] = gen;
+  k.set(addr, 8);
+  return k;
+}
+
+export function configValue(c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict'>): Buffer {
+  const v = Buffer.alloc(12);
+  v.writeUInt32LE(c.ruleCount, 0);
+  v.writeUInt32LE(c.chunks, 4);
+  v[8] = c.defaultVerdict;
+  v[9] = c.malformedVerdict;
+  return v;
+}
+
+export function ruleValue(r: CompiledPolicy['rules'][number]): Buffer {
+  const v = Buffer.alloc(12);
+  v[0] = r.action;
+  v.writeUInt32LE(r.pps, 4);
+  v.writeUInt32LE(r.burst, 8);
+  return v;
+}
+
+export function encodeGeneration(c: CompiledPolicy, gen: 0 | 1): GenerationWrites {
+  const lpm = (entries: LpmEntry[]) => entries.map((e) => ({ key: lpmKey(gen, e.addr, e.prefixLen), value: u32(e.value) }));
+  const array = (table: Uint32Array, slots: number) => Array.from(table, (cls, i) => ({ key: u32(gen * slots + i), value: u32(cls) }));
+  const bitmap: MapEntry[] = [];
+  const chunkBytes = CHUNK_WORDS * 8;
+  c.classes.forEach((bits, cls) => {
+    const bytes = Buffer.from(bits.buffer, bits.byteOffset, bits.byteLength); // u32 LE pairs = u64 LE
+    for (let k = 0; k < c.chunks; k++) {
+      bitmap.push({
+        key: u32(gen * MAX_BITMAP_CHUNKS + cls * c.chunks + k),
+        value: Buffer.from(bytes.subarray(k * chunkBytes, (k + 1) * chunkBytes)),
+      });
+    }
+  });
+  return {
+    [FW_MAPS.config]: [{ key: u32(gen), value: configValue(c) }],
+    [FW_MAPS.blockV4]: lpm(c.blockV4),
+    [FW_MAPS.blockV6]: lpm(c.blockV6),
+    [FW_MAPS.srcV4]: lpm(c.srcV4),
+    [FW_MAPS.srcV6]: lpm(c.srcV6),
+    [FW_MAPS.dstV4]: lpm(c.dstV4),
+    [FW_MAPS.dstV6]: lpm(c.dstV6),
+    [FW_MAPS.proto]: array(c.proto, PROTO_SLOTS),
+    [FW_MAPS.sport]: array(c.sport, PORT_SLOTS),
+    [FW_MAPS.dport]: array(c.dport, PORT_SLOTS),
+    [FW_MAPS.flags]: array(c.flags, FLAG_SLOTS),
+    [FW_MAPS.bitmap]: bitmap,
+    [FW_MAPS.rules]: c.rules.map((r, i) => ({ key: u32(gen * MAX_RULES + i), value: ruleValue(r) })),
+  };
+}
+
+/** The write that makes generation `gen` live. */
+export function flipWrite(gen: 0 | 1): { map: string; entry: MapEntry } {
+  return { map: FW_MAPS.ctrl, entry: { key: u32(0), value: u32(gen) } };
+}

@@ -1,0 +1,143 @@
+/**
+ * An in-memory model of the firewall maps and a TypeScript interpreter of the data plane that
+ * reads them, byte layouts and all (see compile.ts). It is the executable spec of the XDP
+ * program's classification: tests check it against the reference evaluator, and `apply`
+ * follows the same steps on real maps (write the inactive generation, flip, clean up).
+ */
+import {
+  CHUNK_WORDS,
+  FLAGS_NONE,
+  FLAG_SLOTS,
+  FW_MAPS,
+  MAX_BITMAP_CHUNKS,
+  MAX_RULES,
+  PORT_NONE,
+  PORT_SLOTS,
+  PROTO_SLOTS,
+  encodeGeneration,
+  flipWrite,
+  lpmKey,
+  u32,
+  type CompiledPolicy,
+} from './compile.js';
+import { maskBytes } from './cidr.js';
+import { packetFacts, type PacketFacts } from './reference.js';
+
+const LPM_MAPS: ReadonlySet<string> = new Set([
+  FW_MAPS.blockV4, FW_MAPS.blockV6, FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6,
+]);
+
+export type ImageDecision =
+  | { verdict: 'pass'; kind: 'non-ip' }
+  | { verdict: 'pass' | 'drop'; kind: 'malformed' }
+  | { verdict: 'drop'; kind: 'blocklist'; blocklist: number }
+  | { verdict: 'pass' | 'drop'; kind: 'rule'; rule: number; rateLimited?: boolean }
+  | { verdict: 'pass' | 'drop'; kind: 'default' };
+
+/** (rule index, pps, burst, source address) → true while the bucket has a token. */
+export type ImageRateLimiter = (rule: number, pps: number, burst: number, src: Uint8Array) => boolean;
+
+export class FirewallMapState {
+  /** map name → key hex → value bytes */
+  readonly maps = new Map<string, Map<string, Buffer>>();
+
+  constructor() {
+    for (const name of Object.values(FW_MAPS)) this.maps.set(name, new Map());
+    this.map(FW_MAPS.ctrl).set(u32(0).toString('hex'), u32(0));
+  }
+
+  map(name: string): Map<string, Buffer> {
+    const m = this.maps.get(name);
+    if (!m) throw new Error(`no map ${name}`);
+    return m;
+  }
+
+  activeGeneration(): 0 | 1 {
+    return (this.map(FW_MAPS.ctrl).get(u32(0).toString('hex'))!.readUInt32LE(0) & 1) as 0 | 1;
+  }
+
+  /** Writes `compiled` into the inactive generation, flips, and removes the old generation's
+   *  trie entries (arrays are simply overwritten next time). Returns the new generation. */
+  apply(compiled: CompiledPolicy, hooks: { beforeFlip?: () => void } = {}): 0 | 1 {
+    const gen = (1 - this.activeGeneration()) as 0 | 1;
+    this.clearLpm(gen);
+    for (const [name, entries] of Object.entries(encodeGeneration(compiled, gen))) {
+      const m = this.map(name);
+      for (const e of entries) m.set(e.key.toString('hex'), e.value);
+    }
+    hooks.beforeFlip?.();
+    const old = (1 - gen) as 0 | 1;
+    const f = flipWrite(gen);
+    this.map(f.map).set(f.entry.key.toString('hex'), f.entry.value);
+    this.clearLpm(old);
+    return gen;
+  }
+
+  private clearLpm(gen: number): void {
+    for (const name of LPM_MAPS) {
+      const m = this.map(name);
+      for (const k of [...m.keys()]) if (Buffer.from(k, 'hex')[4] === gen) m.delete(k);
+    }
+  }
+
+  /** Longest-prefix match as BPF_MAP_TYPE_LPM_TRIE does it, on the generation-prefixed key. */
+  lpmLookup(name: string, gen: number, addr: Uint8Array): number | undefined {
+    const m = this.map(name);
+    for (let len = addr.length * 8; len >= 0; len--) {
+      const v = m.get(lpmKey(gen, maskBytes(addr, len), len).toString('hex'));
+      if (v) return v.readUInt32LE(0);
+    }
+    return undefined;
+  }
+
+  arrayLookup(name: string, index: number): Buffer | undefined {
+    return this.map(name).get(u32(index).toString('hex'));
+  }
+
+  evaluate(frame: Uint8Array, rateLimit?: ImageRateLimiter): ImageDecision {
+    return this.evaluateFacts(packetFacts(frame), rateLimit);
+  }
+
+  evaluateFacts(f: PacketFacts, rateLimit?: ImageRateLimiter): ImageDecision {
+    if (f.kind === 'non-ip') return { verdict: 'pass', kind: 'non-ip' };
+    const gen = this.activeGeneration();
+    const cfg = this.arrayLookup(FW_MAPS.config, gen);
+    if (!cfg) return { verdict: 'pass', kind: 'default' }; // no policy loaded
+    const chunks = cfg.readUInt32LE(4);
+    const verdictOf = (code: number) => (code === 1 ? 'drop' : 'pass') as 'pass' | 'drop';
+    if (f.kind === 'malformed') return { verdict: verdictOf(cfg[9]!), kind: 'malformed' };
+    const v6 = f.family === 6;
+    const bl = this.lpmLookup(v6 ? FW_MAPS.blockV6 : FW_MAPS.blockV4, gen, f.src);
+    if (bl !== undefined) return { verdict: 'drop', kind: 'blocklist', blocklist: bl };
+    const cls = (b: Buffer | undefined) => (b ? b.readUInt32LE(0) : 0);
+    const classes = [
+      this.lpmLookup(v6 ? FW_MAPS.srcV6 : FW_MAPS.srcV4, gen, f.src) ?? 0,
+      this.lpmLookup(v6 ? FW_MAPS.dstV6 : FW_MAPS.dstV4, gen, f.dst) ?? 0,
+      cls(this.arrayLookup(FW_MAPS.proto, gen * PROTO_SLOTS + f.proto)),
+      cls(this.arrayLookup(FW_MAPS.sport, gen * PORT_SLOTS + (f.srcPort ?? PORT_NONE))),
+      cls(this.arrayLookup(FW_MAPS.dport, gen * PORT_SLOTS + (f.dstPort ?? PORT_NONE))),
+      cls(this.arrayLookup(FW_MAPS.flags, gen * FLAG_SLOTS + (f.tcpFlags ?? FLAGS_NONE))),
+    ];
+    for (let c = 0; c < chunks; c++) {
+      const parts = classes.map((k) => this.arrayLookup(FW_MAPS.bitmap, gen * MAX_BITMAP_CHUNKS + k * chunks + c));
+      if (parts.some((p) => p === undefined)) return { verdict: verdictOf(cfg[8]!), kind: 'default' };
+      for (let w = 0; w < CHUNK_WORDS; w++) {
+        let word = 0xffffffffffffffffn;
+        for (const p of parts) word &= p!.readBigUInt64LE(w * 8);
+        if (word === 0n) continue;
+        let bit = 0;
+        while (((word >> BigInt(bit)) & 1n) === 0n) bit++;
+        const rule = c * CHUNK_WORDS * 64 + w * 64 + bit;
+        const rv = this.arrayLookup(FW_MAPS.rules, gen * MAX_RULES + rule)!;
+        const action = rv[0]!;
+        if (action === 2) {
+          const within = rateLimit ? rateLimit(rule, rv.readUInt32LE(4), rv.readUInt32LE(8), f.src) : true;
+          return { verdict: within ? 'pass' : 'drop', kind: 'rule', rule, rateLimited: !within };
+        }
+        return { verdict: verdictOf(action), kind: 'rule', rule };
+      }
+    }
+    return { verdict: verdictOf(cfg[8]!), kind: 'default' };
+  }
+}
+
