@@ -1,0 +1,114 @@
+/* lb: XDP L4 load balancer (first slice: dsr-l2).
+ *
+ * A TCP/UDP packet to a VIP:port/proto in lb_services (exact port, then port 0 = all ports) is
+ * sent to a backend: the conntrack entry of its flow when the backend is still in use and up
+ * (same cookie), else the Maglev slot lb_ring[ring_off + hash % ring_size] of the live
+ * generation (lb_control.active_gen), remembered in lb_conntrack. dsr-l2 rewrites the Ethernet
+ * destination to the backend's MAC (source = the old destination, our own) and sends it back out
+ * with XDP_TX; the backend holds the VIP on loopback and answers the client directly.
+ * Everything else passes untouched; a VIP without a backend for new flows drops; ipip services
+ * pass for now (encapsulation is the next slice). */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <xdpkit/packet.h>
+#include <xdpkit/stats.h>
+#include <xdpkit/lb_consts.h>
+#include <xdpkit/lb_structs.h>
+#include <xdpkit/lb_maps.h>
+#include <xdpkit/lb_hash.h>
+
+static __always_inline struct lb_service *lb_find_service(const struct xdpkit_pkt *pkt, __u8 family)
+{
+	struct lb_service_key key = {};
+	struct lb_service *svc;
+
+	__builtin_memcpy(&key.vip, &pkt->dst, sizeof(key.vip));
+	key.port = pkt->dst_port;
+	key.proto = pkt->l4_proto;
+	key.family = family;
+	svc = bpf_map_lookup_elem(&lb_services, &key);
+	if (svc)
+		return svc;
+	key.port = 0;
+	return bpf_map_lookup_elem(&lb_services, &key);
+}
+
+static __always_inline struct lb_backend *lb_usable(__u32 id, __u32 cookie)
+{
+	struct lb_backend *b = bpf_map_lookup_elem(&lb_backends, &id);
+
+	if (!b || !(b->flags & LB_BACKEND_IN_USE) || (b->flags & LB_BACKEND_DOWN) || b->cookie != cookie)
+		return NULL;
+	return b;
+}
+
+SEC("xdp")
+int xdp_lb(struct xdp_md *ctx)
+{
+	struct lb_service_gen *gen;
+	struct lb_control *control;
+	struct lb_service *svc;
+	struct lb_backend *b = NULL;
+	struct lb_flow_key fk = {};
+	struct lb_ct_value *ct;
+	struct xdpkit_pkt pkt;
+	__u32 zero = 0, g, slot, id;
+	__u8 family;
+
+	if (xdpkit_parse_packet(ctx, &pkt) != XDPKIT_PARSE_OK)
+		return xdpkit_count(ctx, XDP_PASS);
+	if (!xdpkit_pkt_is_ip(&pkt) || !pkt.has_l4 || pkt.is_fragment)
+		return xdpkit_count(ctx, XDP_PASS);
+	if (pkt.l4_proto != IPPROTO_TCP && pkt.l4_proto != IPPROTO_UDP)
+		return xdpkit_count(ctx, XDP_PASS);
+	family = pkt.l3_proto == XDPKIT_ETH_P_IP ? 4 : 6;
+
+	svc = lb_find_service(&pkt, family);
+	if (!svc)
+		return xdpkit_count(ctx, XDP_PASS);
+	control = bpf_map_lookup_elem(&lb_control, &zero);
+	if (!control)
+		return xdpkit_count(ctx, XDP_ABORTED);
+	g = control->active_gen & 1;
+	gen = &svc->gen[g];
+	if (!gen->present)
+		return xdpkit_count(ctx, XDP_PASS);
+	if (gen->mode != LB_MODE_DSR_L2)
+		return xdpkit_count(ctx, XDP_PASS);
+
+	__builtin_memcpy(&fk.src, &pkt.src, sizeof(fk.src));
+	__builtin_memcpy(&fk.dst, &pkt.dst, sizeof(fk.dst));
+	fk.src_port = pkt.src_port;
+	fk.dst_port = pkt.dst_port;
+	fk.proto = pkt.l4_proto;
+	fk.family = family;
+
+	ct = bpf_map_lookup_elem(&lb_conntrack, &fk);
+	if (ct)
+		b = lb_usable(ct->backend_id, ct->cookie);
+	if (!b) {
+		struct lb_ct_value nv;
+		__u32 *ring_id;
+
+		if (gen->ring_size == 0)
+			return xdpkit_count(ctx, XDP_DROP);
+		slot = gen->ring_off + lb_flow_hash(&fk, gen->hash) % gen->ring_size;
+		ring_id = bpf_map_lookup_elem(&lb_ring, &slot);
+		if (!ring_id || *ring_id == LB_EMPTY_SLOT)
+			return xdpkit_count(ctx, XDP_DROP);
+		id = *ring_id;
+		b = bpf_map_lookup_elem(&lb_backends, &id);
+		if (!b || !(b->flags & LB_BACKEND_IN_USE))
+			return xdpkit_count(ctx, XDP_DROP);
+		nv.backend_id = id;
+		nv.cookie = b->cookie;
+		bpf_map_update_elem(&lb_conntrack, &fk, &nv, BPF_ANY);
+	}
+
+	__builtin_memcpy(pkt.eth->h_source, pkt.eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(pkt.eth->h_dest, b->mac, ETH_ALEN);
+	return xdpkit_count(ctx, XDP_TX);
+}
+
+char LICENSE[] SEC("license") = "GPL";
