@@ -1,0 +1,234 @@
+/* firewall: XDP firewall over a compiled policy (src/firewall/compile.ts documents the design:
+ * LBVS with class ids, two generations selected by fw_ctrl, one LPM trie per family for all
+ * blocklists). Per packet: parse (firewall_parse.h), read the live generation once, then
+ * malformed → config verdict; source in a blocklist → drop; six field lookups → class ids;
+ * AND their bitmaps chunk by chunk, the lowest set bit is the first matching rule; none →
+ * default. Every verdict is counted in xdp_stats, every decision in a per-CPU counter of its
+ * rule, blocklist or kind. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <xdpkit/stats.h>
+#include <xdpkit/firewall_consts.h>
+#include <xdpkit/firewall_structs.h>
+#include <xdpkit/firewall_maps.h>
+#include <xdpkit/firewall_parse.h>
+
+/* Set before load to record each decision in fw_decision_map (private test instances). */
+const volatile __u8 fw_record_decision = 0;
+
+static __always_inline void fw_bump(void *map, __u32 index, __u64 bytes)
+{
+	struct fw_counter *c = bpf_map_lookup_elem(map, &index);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+static __always_inline int fw_finish(struct xdp_md *ctx, __u8 kind, __u32 index, __u8 drop, __u8 limited, __u32 gen)
+{
+	if (fw_record_decision) {
+		__u32 zero = 0;
+		struct fw_decision *d = bpf_map_lookup_elem(&fw_decision_map, &zero);
+
+		if (d) {
+			d->seq++;
+			d->index = index;
+			d->kind = kind;
+			d->verdict = drop;
+			d->rate_limited = limited;
+			d->gen = gen;
+		}
+	}
+	return xdpkit_count(ctx, drop ? XDP_DROP : XDP_PASS);
+}
+
+/* Index (0..63) of the lowest set bit of a non-zero word. */
+static __always_inline __u32 fw_lowest_bit(__u64 w)
+{
+	__u32 n = 0;
+
+	w &= -w;
+	if (w & 0xffffffff00000000ULL)
+		n += 32;
+	if (w & 0xffff0000ffff0000ULL)
+		n += 16;
+	if (w & 0xff00ff00ff00ff00ULL)
+		n += 8;
+	if (w & 0xf0f0f0f0f0f0f0f0ULL)
+		n += 4;
+	if (w & 0xccccccccccccccccULL)
+		n += 2;
+	if (w & 0xaaaaaaaaaaaaaaaaULL)
+		n += 1;
+	return n;
+}
+
+/* Token bucket of (rule slot, source): 1 when a token was taken. */
+static __always_inline int fw_take_token(__u32 slot, const struct fw_facts *f, const struct fw_rule *r)
+{
+	struct fw_rate_key key = { .rule = slot, .family = f->family };
+	struct fw_rate_state *s;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 cap = (__u64)r->burst * 1000000000ULL;
+	__u64 elapsed, add, tokens;
+
+	__builtin_memcpy(key.addr, f->src, 16);
+	s = bpf_map_lookup_elem(&fw_rate, &key);
+	if (!s) {
+		struct fw_rate_state init = { .nanotokens = cap, .last_ns = now };
+
+		if (cap < 1000000000ULL)
+			return 0;
+		init.nanotokens = cap - 1000000000ULL;
+		bpf_map_update_elem(&fw_rate, &key, &init, BPF_ANY);
+		return 1;
+	}
+	elapsed = now - s->last_ns;
+	if (r->pps && elapsed > cap / r->pps)
+		add = cap;
+	else
+		add = elapsed * r->pps;
+	tokens = s->nanotokens + add;
+	if (tokens > cap)
+		tokens = cap;
+	s->last_ns = now;
+	if (tokens < 1000000000ULL) {
+		s->nanotokens = tokens;
+		return 0;
+	}
+	s->nanotokens = tokens - 1000000000ULL;
+	return 1;
+}
+
+struct fw_scan {
+	__u32 gen;
+	__u32 chunks;
+	__u32 cls[6];
+	__u32 rule; /* result: first matching rule, or FW_MAX_RULES */
+};
+
+static long fw_scan_chunk(__u32 c, struct fw_scan *s)
+{
+	struct fw_bitmap_chunk *p[6];
+	__u32 base = s->gen * FW_MAX_BITMAP_CHUNKS;
+
+	if (c >= s->chunks)
+		return 1;
+#pragma unroll
+	for (int k = 0; k < 6; k++) {
+		__u32 idx = base + s->cls[k] * s->chunks + c;
+
+		p[k] = bpf_map_lookup_elem(&fw_bitmap, &idx);
+		if (!p[k])
+			return 1;
+	}
+#pragma unroll
+	for (int w = 0; w < FW_CHUNK_WORDS; w++) {
+		__u64 word = p[0]->words[w] & p[1]->words[w] & p[2]->words[w] & p[3]->words[w] &
+			     p[4]->words[w] & p[5]->words[w];
+
+		if (word) {
+			s->rule = c * FW_RULES_PER_CHUNK + w * 64 + fw_lowest_bit(word);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static __always_inline __u32 fw_lpm_class(void *map4, void *map6, const struct fw_facts *f, const __u8 *addr, __u32 gen, int *hit)
+{
+	__u32 *v;
+
+	if (f->family == 4) {
+		struct fw_lpm_v4 k = { .prefixlen = 64, .gen = gen };
+
+		__builtin_memcpy(k.addr, addr, 4);
+		v = bpf_map_lookup_elem(map4, &k);
+	} else {
+		struct fw_lpm_v6 k = { .prefixlen = 160, .gen = gen };
+
+		__builtin_memcpy(k.addr, addr, 16);
+		v = bpf_map_lookup_elem(map6, &k);
+	}
+	*hit = v != 0;
+	return v ? *v : 0;
+}
+
+static __always_inline __u32 fw_array_class(void *map, __u32 index)
+{
+	__u32 *v = bpf_map_lookup_elem(map, &index);
+
+	return v ? *v : 0;
+}
+
+SEC("xdp")
+int xdp_firewall(struct xdp_md *ctx)
+{
+	struct fw_facts f = {};
+	struct fw_ctrl *ctrl;
+	struct fw_config *cfg;
+	struct fw_rule *rule;
+	struct fw_scan s = {};
+	__u64 bytes = ctx->data_end - ctx->data;
+	__u32 zero = 0, gen, slot;
+	int kind, hit;
+
+	kind = fw_parse(ctx, &f);
+	ctrl = bpf_map_lookup_elem(&fw_ctrl, &zero);
+	gen = ctrl ? ctrl->active_gen & 1 : 0;
+	if (kind == FW_PARSE_NON_IP) {
+		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_NON_IP, bytes);
+		return fw_finish(ctx, FW_KIND_NON_IP, 0, 0, 0, gen);
+	}
+	cfg = bpf_map_lookup_elem(&fw_config, &gen);
+	if (!cfg)
+		return fw_finish(ctx, FW_KIND_DEFAULT, 0, 0, 0, gen);
+	if (kind == FW_PARSE_MALFORMED) {
+		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_MALFORMED, bytes);
+		return fw_finish(ctx, FW_KIND_MALFORMED, 0, cfg->malformed_verdict == 1, 0, gen);
+	}
+
+	/* Blocklists: longest source prefix of any list. */
+	{
+		__u32 list = fw_lpm_class(&fw_block_v4, &fw_block_v6, &f, f.src, gen, &hit);
+
+		if (hit) {
+			if (list < FW_MAX_BLOCKLISTS)
+				fw_bump(&fw_list_stats, gen * FW_MAX_BLOCKLISTS + list, bytes);
+			return fw_finish(ctx, FW_KIND_BLOCKLIST, list, 1, 0, gen);
+		}
+	}
+
+	s.gen = gen;
+	s.chunks = cfg->chunks;
+	s.rule = FW_MAX_RULES;
+	s.cls[0] = fw_lpm_class(&fw_src_v4, &fw_src_v6, &f, f.src, gen, &hit);
+	s.cls[1] = fw_lpm_class(&fw_dst_v4, &fw_dst_v6, &f, f.dst, gen, &hit);
+	s.cls[2] = fw_array_class(&fw_proto, gen * FW_PROTO_SLOTS + f.proto);
+	s.cls[3] = fw_array_class(&fw_sport, gen * FW_PORT_SLOTS + (f.has_ports ? f.sport : FW_PORT_NONE));
+	s.cls[4] = fw_array_class(&fw_dport, gen * FW_PORT_SLOTS + (f.has_ports ? f.dport : FW_PORT_NONE));
+	s.cls[5] = fw_array_class(&fw_flags, gen * FW_FLAG_SLOTS + (f.has_flags ? f.tcp_flags : FW_FLAGS_NONE));
+	bpf_loop(FW_MAX_CHUNKS, fw_scan_chunk, &s, 0);
+
+	if (s.rule >= FW_MAX_RULES) {
+		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_DEFAULT, bytes);
+		return fw_finish(ctx, FW_KIND_DEFAULT, 0, cfg->default_verdict == 1, 0, gen);
+	}
+	slot = gen * FW_MAX_RULES + s.rule;
+	rule = bpf_map_lookup_elem(&fw_rules, &slot);
+	if (!rule)
+		return fw_finish(ctx, FW_KIND_DEFAULT, 0, cfg->default_verdict == 1, 0, gen);
+	fw_bump(&fw_rule_stats, slot, bytes);
+	if (rule->action == FW_ACTION_RATE_LIMIT) {
+		if (fw_take_token(slot, &f, rule))
+			return fw_finish(ctx, FW_KIND_RULE, s.rule, 0, 0, gen);
+		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_RATE_LIMITED, bytes);
+		return fw_finish(ctx, FW_KIND_RULE, s.rule, 1, 1, gen);
+	}
+	return fw_finish(ctx, FW_KIND_RULE, s.rule, rule->action == FW_ACTION_DROP, 0, gen);
+}
+
+char LICENSE[] SEC("license") = "GPL";

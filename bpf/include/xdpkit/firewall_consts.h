@@ -1,0 +1,50 @@
+/* Limits of the firewall data plane. They must equal the constants in src/firewall/compile.ts
+ * and src/firewall/layout.ts (test/kernel/firewall-layout.test.ts checks the loaded maps). */
+#ifndef XDPKIT_FIREWALL_CONSTS_H
+#define XDPKIT_FIREWALL_CONSTS_H
+
+#define FW_MAX_RULES 16384
+#define FW_CHUNK_WORDS 8
+#define FW_RULES_PER_CHUNK (FW_CHUNK_WORDS * 64)
+#define FW_MAX_CHUNKS (FW_MAX_RULES / FW_RULES_PER_CHUNK)
+#define FW_MAX_BITMAP_CHUNKS (1 << 18)
+#define FW_PORT_SLOTS 65537
+#define FW_PORT_NONE 65536
+#define FW_FLAG_SLOTS 257
+#define FW_FLAGS_NONE 256
+#define FW_PROTO_SLOTS 256
+#define FW_MAX_BLOCKLISTS 256
+/* IPv6 extension headers walked (hop-by-hop, routing, destination options, fragment). */
+#define FW_MAX_IPV6_EXT 8
+
+/* Trie capacities (LPM tries are not preallocated: these are caps, per both generations). */
+#ifndef FW_BLOCK_ENTRIES
+#define FW_BLOCK_ENTRIES (4 << 20)
+#endif
+#ifndef FW_FIELD_ENTRIES
+#define FW_FIELD_ENTRIES (1 << 20)
+#endif
+#ifndef FW_RATE_ENTRIES
+#define FW_RATE_ENTRIES 65536
+#endif
+
+/* Actions (fw_rules) and verdicts (fw_config). */
+#define FW_ACTION_PASS 0
+#define FW_ACTION_DROP 1
+#define FW_ACTION_RATE_LIMIT 2
+
+/* Decision kinds (fw_decision.kind, test instances only). */
+#define FW_KIND_NON_IP 0
+#define FW_KIND_MALFORMED 1
+#define FW_KIND_BLOCKLIST 2
+#define FW_KIND_RULE 3
+#define FW_KIND_DEFAULT 4
+
+/* fw_misc_stats slots per generation. */
+#define FW_MISC_MALFORMED 0
+#define FW_MISC_DEFAULT 1
+#define FW_MISC_RATE_LIMITED 2
+#define FW_MISC_NON_IP 3
+#define FW_MISC_SLOTS 4
+
+#endif

@@ -1,0 +1,66 @@
+/* The firewall's maps. Names, key and value layouts and sizes are those encodeGeneration()
+ * in src/firewall/compile.ts writes; both generations live in the same maps (arrays indexed
+ * gen * SLOTS + i, trie keys carrying gen after the prefix length). */
+#ifndef XDPKIT_FIREWALL_MAPS_H
+#define XDPKIT_FIREWALL_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <xdpkit/firewall_consts.h>
+#include <xdpkit/firewall_structs.h>
+
+#define FW_ARRAY(name, entries, value_type)              \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_ARRAY);         \
+		__uint(max_entries, entries);             \
+		__type(key, __u32);                       \
+		__type(value, value_type);                \
+	} name SEC(".maps")
+
+#define FW_PERCPU(name, entries, value_type)             \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);  \
+		__uint(max_entries, entries);             \
+		__type(key, __u32);                       \
+		__type(value, value_type);                \
+	} name SEC(".maps")
+
+#define FW_LPM(name, entries, key_type)                  \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);      \
+		__uint(max_entries, entries);             \
+		__uint(map_flags, BPF_F_NO_PREALLOC);     \
+		__type(key, key_type);                    \
+		__type(value, __u32);                     \
+	} name SEC(".maps")
+
+FW_ARRAY(fw_ctrl, 1, struct fw_ctrl);
+FW_ARRAY(fw_config, 2, struct fw_config);
+FW_LPM(fw_block_v4, FW_BLOCK_ENTRIES, struct fw_lpm_v4);
+FW_LPM(fw_block_v6, FW_BLOCK_ENTRIES, struct fw_lpm_v6);
+FW_LPM(fw_src_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4);
+FW_LPM(fw_src_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6);
+FW_LPM(fw_dst_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4);
+FW_LPM(fw_dst_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6);
+FW_ARRAY(fw_proto, 2 * FW_PROTO_SLOTS, __u32);
+FW_ARRAY(fw_sport, 2 * FW_PORT_SLOTS, __u32);
+FW_ARRAY(fw_dport, 2 * FW_PORT_SLOTS, __u32);
+FW_ARRAY(fw_flags, 2 * FW_FLAG_SLOTS, __u32);
+FW_ARRAY(fw_bitmap, 2 * FW_MAX_BITMAP_CHUNKS, struct fw_bitmap_chunk);
+FW_ARRAY(fw_rules, 2 * FW_MAX_RULES, struct fw_rule);
+
+/* Counters, per CPU, indexed gen * SLOTS + i (apply zeroes the new generation's slots). */
+FW_PERCPU(fw_rule_stats, 2 * FW_MAX_RULES, struct fw_counter);
+FW_PERCPU(fw_list_stats, 2 * FW_MAX_BLOCKLISTS, struct fw_counter);
+FW_PERCPU(fw_misc_stats, 2 * FW_MISC_SLOTS, struct fw_counter);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FW_RATE_ENTRIES);
+	__type(key, struct fw_rate_key);
+	__type(value, struct fw_rate_state);
+} fw_rate SEC(".maps");
+
+FW_ARRAY(fw_decision_map, 1, struct fw_decision);
+
+#endif

@@ -1,0 +1,76 @@
+/* Firewall map keys and values: the one C definition of the byte layouts that
+ * src/firewall/compile.ts encodes (its header lists them) and src/firewall/layout.ts decodes. */
+#ifndef XDPKIT_FIREWALL_STRUCTS_H
+#define XDPKIT_FIREWALL_STRUCTS_H
+
+#include <linux/types.h>
+
+struct fw_ctrl {
+	__u32 active_gen;
+};
+
+struct fw_config {
+	__u32 rule_count;
+	__u32 chunks;
+	__u8 default_verdict; /* 0 pass, 1 drop */
+	__u8 malformed_verdict;
+	__u8 pad[2];
+};
+
+/* LPM keys: prefixlen = 32 + prefix length; gen and pad are always fully matched. */
+struct fw_lpm_v4 {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 pad[3];
+	__u8 addr[4];
+};
+
+struct fw_lpm_v6 {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+struct fw_bitmap_chunk {
+	__u64 words[8];
+};
+
+struct fw_rule {
+	__u8 action; /* FW_ACTION_* */
+	__u8 pad[3];
+	__u32 pps;
+	__u32 burst;
+};
+
+/* Per-CPU packet and byte counters (fw_rule_stats, fw_list_stats, fw_misc_stats). */
+struct fw_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Token bucket per (generation's rule slot, source address), in fw_rate (LRU). */
+struct fw_rate_key {
+	__u32 rule; /* gen * FW_MAX_RULES + rule */
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+struct fw_rate_state {
+	__u64 nanotokens; /* tokens × 1e9 */
+	__u64 last_ns;
+};
+
+/* The last packet's decision (fw_decision[0]), written only when fw_record_decision is set
+ * before load: for private test instances (fw test, kernel tests), never for a live interface. */
+struct fw_decision {
+	__u32 seq;      /* incremented per decision */
+	__u32 index;    /* rule or blocklist index */
+	__u8 kind;      /* FW_KIND_* */
+	__u8 verdict;   /* 0 pass, 1 drop */
+	__u8 rate_limited;
+	__u8 gen;
+};
+
+#endif
