@@ -14,7 +14,8 @@
 import type { BpfMap } from '../bpf/map.js';
 import { possibleCpuCount } from '../bpf/map.js';
 import { InvalidArgumentError } from '../bpf/errors.js';
-import { encodeGeneration, flipWrite, FW_MAPS, MAX_RULES, u32, type CompiledPolicy, type MapEntry } from './compile.js';
+import { u32 as u32Codec } from '../bpf/codecs.js';
+import { encodeGeneration, flipWrite, FLAG_SLOTS, FW_MAPS, MAX_RULES, PORT_SLOTS, PROTO_SLOTS, u32, type CompiledPolicy, type MapEntry } from './compile.js';
 
 /** Limits of the data plane beyond compile.ts's (bpf/include/xdpkit/firewall_consts.h). */
 export const MAX_BLOCKLISTS = 256;
@@ -105,10 +106,25 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   let deleted = clearTries(maps, gen);
   deleted += clearBuckets(maps, gen);
 
-  const writes = encodeGeneration(compiled, gen);
+  // The per-value arrays (131,000 slots per generation) are written as numbers, not as
+  // encodeGeneration's Buffer pairs (same bytes, ten times faster); everything else as encoded.
+  const arrays: [string, Uint32Array, number][] = [
+    [FW_MAPS.proto, compiled.proto, PROTO_SLOTS],
+    [FW_MAPS.sport, compiled.sport, PORT_SLOTS],
+    [FW_MAPS.dport, compiled.dport, PORT_SLOTS],
+    [FW_MAPS.flags, compiled.flags, FLAG_SLOTS],
+  ];
+  const none = new Uint32Array(0);
+  const writes = encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none }, gen);
   let written = 0;
+  for (const [name, table, slots] of arrays) {
+    const entries: [number, number][] = Array.from(table, (cls, i) => [gen * slots + i, cls]);
+    maps(name).withCodecs(u32Codec, u32Codec).setMany(entries);
+    written += entries.length;
+    options.onProgress?.({ map: name, done: entries.length, total: entries.length });
+  }
   // Config last, so that a half-written generation never looks complete.
-  const order = Object.keys(writes).filter((n) => n !== FW_MAPS.config);
+  const order = Object.keys(writes).filter((n) => n !== FW_MAPS.config && writes[n]!.length > 0);
   order.push(FW_MAPS.config);
   for (const name of order) {
     const entries: MapEntry[] = writes[name]!;

@@ -1,0 +1,99 @@
+/**
+ * The applier on the real maps: a swap makes the new policy live in one write (the old one
+ * judges every packet until then, the new one after), a failed apply leaves the old policy
+ * live, the old generation's trie entries are removed, per-rule/blocklist counters count
+ * packets and bytes, and a rate-limit rule's bucket passes `burst` packets then drops.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { activeGeneration, FW_STATS_MAPS, MAX_BLOCKLISTS } from '../../src/firewall/apply.js';
+import { compilePolicy, FW_MAPS, MAX_RULES, u32 } from '../../src/firewall/compile.js';
+import { FirewallTestInstance } from '../../src/firewall/instance.js';
+import { policyFromObject } from '../../src/firewall/load.js';
+import { Random, randomFrame, randomPolicy } from '../../src/firewall/random.js';
+import { createReferenceEvaluator } from '../../src/firewall/reference.js';
+import { sumValues } from '../../src/bpf/map.js';
+import { buildPacket } from '../../src/net/packet.js';
+
+const udp = (src: string, dport: number) =>
+  Buffer.from(buildPacket([{ type: 'eth' }, { type: 'ipv4', src, dst: '198.18.0.2' }, { type: 'udp', srcPort: 1000, dstPort: dport }, { type: 'payload', data: new Uint8Array(10) }]));
+const policy = (o: Record<string, unknown>) => policyFromObject({ apiVersion: 'xdpkit/v1', kind: 'FirewallPolicy', ...o });
+
+describe('firewall apply (real maps, BPF_PROG_TEST_RUN)', () => {
+  const fw = FirewallTestInstance.open();
+  after(() => fw.close());
+
+  it('swaps policies with one write: old verdicts until the flip, new ones after, old trie entries gone', () => {
+    const r = new Random(7);
+    let prev = randomPolicy(r);
+    fw.apply(compilePolicy(prev));
+    for (let i = 0; i < 25; i++) {
+      const next = randomPolicy(r);
+      const refPrev = createReferenceEvaluator(prev);
+      const refNext = createReferenceEvaluator(next);
+      const frames = Array.from({ length: 40 }, () => randomFrame(r)).filter((f) => f.length >= 14);
+      const check = (ref: typeof refPrev, when: string) => {
+        for (const f of frames) {
+          const k = fw.run(f);
+          const want = ref.evaluate(f, { rateLimit: () => !k.rateLimited });
+          assert.equal(k.verdict, want.verdict, `${when} swap ${i}`);
+          assert.equal(k.kind, want.kind, `${when} swap ${i}`);
+        }
+      };
+      const genBefore = activeGeneration(fw.maps);
+      fw.apply(compilePolicy(next), { beforeFlip: () => check(refPrev, 'before the flip') });
+      assert.equal(activeGeneration(fw.maps), 1 - genBefore);
+      check(refNext, 'after the flip');
+      for (const name of [FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.blockV4, FW_MAPS.blockV6]) {
+        for (const k of fw.maps(name).keys()) assert.equal(k[4], 1 - genBefore, `${name} keeps an entry of the old generation`);
+      }
+      prev = next;
+    }
+  });
+
+  it('a failed apply leaves the old policy live', () => {
+    fw.apply(compilePolicy(policy({ default: 'pass', rules: [{ action: 'drop', proto: 'udp', dstPorts: [53] }] })));
+    const gen = activeGeneration(fw.maps);
+    assert.throws(
+      () => fw.apply(compilePolicy(policy({ default: 'drop', rules: [] })), { beforeFlip: () => { throw new Error('injected'); } }),
+      /injected/,
+    );
+    assert.equal(activeGeneration(fw.maps), gen);
+    assert.equal(fw.run(udp('198.18.0.1', 53)).verdict, 'drop');
+    assert.equal(fw.run(udp('198.18.0.1', 80)).verdict, 'pass');
+    // Too many blocklists is refused before any write.
+    const lists = Array.from({ length: MAX_BLOCKLISTS + 1 }, (_, i) => ({ name: `l${i}`, entries: [`198.18.${i >> 8}.${i & 255}`] }));
+    assert.throws(() => fw.apply(compilePolicy(policy({ blocklists: lists }))), /blocklists/);
+    assert.equal(activeGeneration(fw.maps), gen);
+    // The next apply after a failure works and cleans the leftovers.
+    fw.apply(compilePolicy(policy({ default: 'drop', rules: [] })));
+    assert.equal(fw.run(udp('198.18.0.1', 80)).verdict, 'drop');
+  });
+
+  it('counts packets and bytes per rule, per blocklist and per kind (per-CPU, summed)', () => {
+    fw.apply(compilePolicy(policy({
+      blocklists: [{ name: 'bad', entries: ['198.19.7.7'] }],
+      rules: [{ name: 'dns', action: 'drop', proto: 'udp', dstPorts: [53] }, { name: 'web', action: 'pass', proto: 'udp', dstPorts: [80] }],
+    })));
+    const gen = activeGeneration(fw.maps);
+    for (let i = 0; i < 3; i++) fw.run(udp('198.18.0.1', 53));
+    for (let i = 0; i < 2; i++) fw.run(udp('198.19.7.7', 80));
+    fw.run(udp('198.18.0.1', 80));
+    const counter = (map: string, index: number) => {
+      const v = fw.maps(map).getPerCpu(u32(index))!.map((b) => ({ packets: b.readBigUInt64LE(0), bytes: b.readBigUInt64LE(8) }));
+      return sumValues(v);
+    };
+    const len = BigInt(udp('198.18.0.1', 53).length);
+    assert.deepEqual(counter(FW_STATS_MAPS.rules, gen * MAX_RULES + 0), { packets: 3n, bytes: 3n * len });
+    assert.deepEqual(counter(FW_STATS_MAPS.rules, gen * MAX_RULES + 1), { packets: 1n, bytes: len });
+    assert.deepEqual(counter(FW_STATS_MAPS.lists, gen * MAX_BLOCKLISTS + 0), { packets: 2n, bytes: 2n * len });
+  });
+
+  it('rate-limit: burst packets of one source pass, the next is dropped, another source has its own bucket', () => {
+    fw.apply(compilePolicy(policy({ default: 'pass', rules: [{ action: 'rate-limit', proto: 'udp', rate: { pps: 1, burst: 5 } }] })));
+    const verdicts = Array.from({ length: 7 }, () => fw.run(udp('198.18.0.1', 9)));
+    assert.deepEqual(verdicts.map((v) => v.verdict), ['pass', 'pass', 'pass', 'pass', 'pass', 'drop', 'drop']);
+    assert.equal(verdicts[6]!.rateLimited, true);
+    assert.equal(fw.run(udp('198.18.0.9', 9)).verdict, 'pass');
+  });
+});
