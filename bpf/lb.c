@@ -1,4 +1,4 @@
-/* lb: XDP L4 load balancer (first slice: dsr-l2).
+/* lb: XDP L4 load balancer (dsr-l2 and ipip).
  *
  * A TCP/UDP packet to a VIP:port/proto in lb_services (exact port, then port 0 = all ports) is
  * sent to a backend: the conntrack entry of its flow when the backend is still in use and up
@@ -6,8 +6,12 @@
  * generation (lb_control.active_gen), remembered in lb_conntrack. dsr-l2 rewrites the Ethernet
  * destination to the backend's MAC (source = the old destination, our own) and sends it back out
  * with XDP_TX; the backend holds the VIP on loopback and answers the client directly.
- * Everything else passes untouched; a VIP without a backend for new flows drops; ipip services
- * pass for now (encapsulation is the next slice). */
+ * ipip encapsulates the packet in an outer IPv4/IPv6 header toward the backend (lb_encap.h; the
+ * backend strips it with lb_decap.c) and sends it with XDP_TX to the next hop, whose MAC is the
+ * backend's lb_backend.mac; VLAN-tagged frames to an ipip service pass.
+ * Every packet given to a backend is counted per service and per backend (lb_service_stats,
+ * lb_backend_stats: packets, bytes as received, new flows picked through Maglev).
+ * Everything else passes untouched; a VIP without a backend for new flows drops. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -17,6 +21,7 @@
 #include <xdpkit/lb_structs.h>
 #include <xdpkit/lb_maps.h>
 #include <xdpkit/lb_hash.h>
+#include <xdpkit/lb_encap.h>
 
 static __always_inline struct lb_service *lb_find_service(const struct xdpkit_pkt *pkt, __u8 family)
 {
@@ -43,6 +48,17 @@ static __always_inline struct lb_backend *lb_usable(__u32 id, __u32 cookie)
 	return b;
 }
 
+static __always_inline void lb_account(void *map, __u32 id, __u64 len, __u64 new_flow)
+{
+	struct lb_counters *c = bpf_map_lookup_elem(map, &id);
+
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+		c->new_flows += new_flow;
+	}
+}
+
 SEC("xdp")
 int xdp_lb(struct xdp_md *ctx)
 {
@@ -53,8 +69,10 @@ int xdp_lb(struct xdp_md *ctx)
 	struct lb_flow_key fk = {};
 	struct lb_ct_value *ct;
 	struct xdpkit_pkt pkt;
-	__u32 zero = 0, g, slot, id;
-	__u8 family;
+	__u32 zero = 0, g, slot, id = 0;
+	__u64 len = ctx->data_end - ctx->data;
+	__u64 new_flow = 0;
+	__u8 family, mode;
 
 	if (xdpkit_parse_packet(ctx, &pkt) != XDPKIT_PARSE_OK)
 		return xdpkit_count(ctx, XDP_PASS);
@@ -74,7 +92,8 @@ int xdp_lb(struct xdp_md *ctx)
 	gen = &svc->gen[g];
 	if (!gen->present)
 		return xdpkit_count(ctx, XDP_PASS);
-	if (gen->mode != LB_MODE_DSR_L2)
+	mode = gen->mode;
+	if (mode != LB_MODE_DSR_L2 && (mode != LB_MODE_IPIP || pkt.vlan_depth))
 		return xdpkit_count(ctx, XDP_PASS);
 
 	__builtin_memcpy(&fk.src, &pkt.src, sizeof(fk.src));
@@ -85,8 +104,10 @@ int xdp_lb(struct xdp_md *ctx)
 	fk.family = family;
 
 	ct = bpf_map_lookup_elem(&lb_conntrack, &fk);
-	if (ct)
-		b = lb_usable(ct->backend_id, ct->cookie);
+	if (ct) {
+		id = ct->backend_id;
+		b = lb_usable(id, ct->cookie);
+	}
 	if (!b) {
 		struct lb_ct_value nv;
 		__u32 *ring_id;
@@ -104,8 +125,16 @@ int xdp_lb(struct xdp_md *ctx)
 		nv.backend_id = id;
 		nv.cookie = b->cookie;
 		bpf_map_update_elem(&lb_conntrack, &fk, &nv, BPF_ANY);
+		new_flow = 1;
 	}
+	lb_account(&lb_service_stats, svc->id, len, new_flow);
+	lb_account(&lb_backend_stats, id, len, new_flow);
 
+	if (mode == LB_MODE_IPIP) {
+		if (lb_encap(ctx, &pkt, b, control))
+			return xdpkit_count(ctx, XDP_DROP);
+		return xdpkit_count(ctx, XDP_TX);
+	}
 	__builtin_memcpy(pkt.eth->h_source, pkt.eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(pkt.eth->h_dest, b->mac, ETH_ALEN);
 	return xdpkit_count(ctx, XDP_TX);

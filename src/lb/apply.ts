@@ -8,7 +8,7 @@ import { u32 } from '../bpf/codecs.js';
 import type { LbImage } from './compile.js';
 import { backendCodec, controlCodec, serviceCodec, serviceKeyCodec } from './layout.js';
 
-export const LB_OBJECT_MAPS = ['lb_services', 'lb_ring', 'lb_backends', 'lb_control', 'lb_conntrack'] as const;
+export const LB_OBJECT_MAPS = ['lb_services', 'lb_ring', 'lb_backends', 'lb_control', 'lb_conntrack', 'lb_service_stats', 'lb_backend_stats'] as const;
 
 export function applyImage(object: BpfObject, image: LbImage): void {
   const backends = object.map('lb_backends').withCodecs(u32, backendCodec);
@@ -23,7 +23,7 @@ export function applyImage(object: BpfObject, image: LbImage): void {
     ring.setMany(entries);
   }
   for (const s of image.services) services.set(s.key, s.value);
-  control.set(0, { activeGen: image.generation });
+  control.set(0, { activeGen: image.generation, src4: image.source.v4, src6: image.source.v6 });
   for (const key of image.staleServices) services.delete(key);
   for (const id of image.staleBackends) {
     backends.set(id, { addr: Buffer.alloc(16), mac: '00:00:00:00:00:00', family: 0, flags: 0, serviceId: 0, cookie: 0 });

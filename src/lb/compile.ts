@@ -16,7 +16,7 @@
  */
 import { InvalidArgumentError } from '../bpf/errors.js';
 import { MAGLEV_EMPTY, maglevTable } from './maglev.js';
-import { formatServiceKey, PROTO_NUMBERS, type LbBackend, type LbService, type LoadBalancer } from './model.js';
+import { formatServiceKey, PROTO_NUMBERS, type LbAddress, type LbBackend, type LbService, type LoadBalancer } from './model.js';
 import {
   ABSENT_GEN,
   LB_BACKEND_DOWN,
@@ -74,6 +74,8 @@ export interface LbImage {
   /** Backend ids to clear (flags 0) after the flip. */
   staleBackends: number[];
   ids: LbIds;
+  /** Outer source addresses of ipip packets (lb_control.src4 / src6); zeros when unused. */
+  source: { v4: Buffer; v6: Buffer };
   /** Notes for the user (a service without backends for new flows, …). */
   warnings: string[];
 }
@@ -83,6 +85,8 @@ export interface CompileOptions {
   previous?: LbImage;
   /** MACs for dsr-l2 backends that the model does not give (from the neighbour table). */
   macs?: ReadonlyMap<string, string>;
+  /** The load balancer's own addresses, outer sources of ipip packets (needed per family in use). */
+  source?: { v4?: LbAddress; v6?: LbAddress };
   /** Backends failing health checks, as `${service name}|${address}`. */
   down?: ReadonlySet<string>;
   ringPerGen?: number;
@@ -161,6 +165,12 @@ export function compileLoadBalancer(lb: LoadBalancer, options: CompileOptions = 
       if (s.mode === 'dsr-l2' && macText === undefined) {
         problems.push(`services[${s.index}].backends[${j}].mac: dsr-l2 needs the MAC of ${b.address}; add mac: or let the load balancer host learn it (ping ${b.address})`);
       }
+      if (s.mode === 'ipip' && macText === undefined) {
+        problems.push(`services[${s.index}].backends[${j}].mac: ipip needs the MAC of the next hop toward ${b.address}; add mac: or let the load balancer host learn it (ping ${b.address})`);
+      }
+      if (s.mode === 'ipip' && options.source?.[b.family === 4 ? 'v4' : 'v6'] === undefined) {
+        problems.push(`services[${s.index}].backends[${j}]: ipip to the IPv${b.family} backend ${b.address} needs the load balancer's own IPv${b.family} address as outer source; give it (lb apply --source ADDRESS)`);
+      }
       const flags = LB_BACKEND_IN_USE | (b.state === 'draining' ? LB_BACKEND_DRAINING : 0) | (down ? LB_BACKEND_DOWN : 0);
       backends.push({
         id,
@@ -198,7 +208,8 @@ export function compileLoadBalancer(lb: LoadBalancer, options: CompileOptions = 
   const staleServices = (prev?.services ?? []).filter((s) => !current.has(s.text)).map((s) => s.key);
   const liveIds = new Set(backends.map((b) => b.id));
   const staleBackends = (prev?.backends ?? []).map((b) => b.id).filter((id) => !liveIds.has(id));
-  return { generation, services, ring, backends, staleServices, staleBackends, ids, warnings };
+  const source = { v4: Buffer.from(options.source?.v4?.bytes.subarray(0, 4) ?? Buffer.alloc(4)), v6: Buffer.from(options.source?.v6?.bytes ?? Buffer.alloc(16)) };
+  return { generation, services, ring, backends, staleServices, staleBackends, ids, source, warnings };
 }
 
 export function serviceKey(s: Pick<LbService, 'vip' | 'port' | 'proto'>): ServiceKey {

@@ -10,8 +10,10 @@
  *   lb_backends   ARRAY u32 id → lb_backend              address, MAC, flags, cookie
  *   lb_control    ARRAY 0 → lb_control                   active_gen: the one write that flips
  *   lb_conntrack  LRU_HASH lb_flow_key → lb_ct_value      backend id + cookie of established flows
+ *   lb_service_stats / lb_backend_stats  PERCPU_ARRAY id → lb_counters  packets, bytes, new flows
+ *   lb_decap_addrs (lb_decap.o)  HASH lb_decap_key → u8  addresses decapsulated for
  */
-import { array, bytes, mac, struct, u16be, u32, u8, type Codec } from '../bpf/codecs.js';
+import { array, bytes, mac, struct, u16be, u32, u64, u8, type Codec } from '../bpf/codecs.js';
 
 export const LB_MAX_SERVICES = 1024;
 export const LB_MAX_BACKENDS = 65536;
@@ -40,7 +42,12 @@ export const serviceCodec = struct({ id: u32, gen: array(serviceGenCodec, 2) });
 
 export const backendCodec = struct({ addr, mac, family: u8, flags: u8, serviceId: u32, cookie: u32 });
 
-export const controlCodec = struct({ activeGen: u32 });
+/** active_gen flips generations; src4/src6 are the outer sources of ipip packets. */
+export const controlCodec = struct({ activeGen: u32, src4: { ...bytes(4), align: 4 } as Codec<Buffer>, src6: addr });
+
+export const countersCodec = struct({ packets: u64, bytes: u64, newFlows: u64 });
+
+export const decapKeyCodec = struct({ addr, family: u32 });
 
 export const flowKeyCodec = struct({ src: addr, dst: addr, srcPort: u16be, dstPort: u16be, proto: u8, family: u8, pad: bytes(2) });
 
@@ -50,5 +57,6 @@ export type ServiceKey = ReturnType<typeof serviceKeyCodec.decode>;
 export type ServiceGen = ReturnType<typeof serviceGenCodec.decode>;
 export type ServiceValue = ReturnType<typeof serviceCodec.decode>;
 export type BackendValue = ReturnType<typeof backendCodec.decode>;
+export type LbCounters = ReturnType<typeof countersCodec.decode>;
 
 export const ABSENT_GEN: ServiceGen = { ringOff: 0, ringSize: 0, mode: 0, hash: 0, present: 0, pad: 0 };

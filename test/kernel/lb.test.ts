@@ -12,7 +12,7 @@ import { xdpContext } from '../../src/bpf/test-run.js';
 import { applyImage } from '../../src/lb/apply.js';
 import { compileLoadBalancer, pickBackend, type LbImage } from '../../src/lb/compile.js';
 import { lbFlowHash } from '../../src/lb/hash.js';
-import { backendCodec, ctValueCodec, flowKeyCodec, serviceCodec, serviceGenCodec, serviceKeyCodec } from '../../src/lb/layout.js';
+import { backendCodec, controlCodec, countersCodec, ctValueCodec, decapKeyCodec, flowKeyCodec, serviceCodec, serviceGenCodec, serviceKeyCodec } from '../../src/lb/layout.js';
 import { parseAddress, parseLoadBalancerText } from '../../src/lb/schema.js';
 import type { StructCodec } from '../../src/bpf/codecs.js';
 import { eth, frame, icmp, ip4, ip6, payload, tcp, udp } from '../helpers/frames.js';
@@ -122,9 +122,10 @@ describe('lb dsr-l2 (BPF_PROG_TEST_RUN)', () => {
 
 describe('lb struct layouts: TypeScript codecs against the BTF', () => {
   interface BtfStruct { kind: string; name: string; size: number; members: { name: string; bits_offset: number }[] }
-  const dump = JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', builtinObject('lb')], { encoding: 'utf8' })) as { types: BtfStruct[] };
-  const check = (codec: StructCodec<never>, name: string) => {
-    const c = dump.types.find((t) => t.kind === 'STRUCT' && t.name === name);
+  const btf = (object: string) => JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', builtinObject(object)], { encoding: 'utf8' })) as { types: BtfStruct[] };
+  const dumps = { lb: btf('lb'), lb_decap: btf('lb_decap') };
+  const check = (codec: StructCodec<never>, name: string, object: keyof typeof dumps = 'lb') => {
+    const c = dumps[object].types.find((t) => t.kind === 'STRUCT' && t.name === name);
     assert.ok(c, name);
     assert.equal(codec.size, c.size, `sizeof(struct ${name})`);
     const camel = (s: string) => s.replace(/_([a-z])/g, (_, x: string) => x.toUpperCase());
@@ -137,5 +138,8 @@ describe('lb struct layouts: TypeScript codecs against the BTF', () => {
     check(backendCodec as StructCodec<never>, 'lb_backend');
     check(flowKeyCodec as StructCodec<never>, 'lb_flow_key');
     check(ctValueCodec as StructCodec<never>, 'lb_ct_value');
+    check(controlCodec as StructCodec<never>, 'lb_control');
+    check(countersCodec as StructCodec<never>, 'lb_counters');
+    check(decapKeyCodec as StructCodec<never>, 'lb_decap_key', 'lb_decap');
   });
 });

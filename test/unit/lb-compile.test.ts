@@ -20,15 +20,19 @@ ${backends}
     mode: ipip
     hash: addresses
     tableSize: 251
-    backends: [{ address: "2001:db8:1::1" }, { address: 198.18.1.9 }]
+    backends: [{ address: "2001:db8:1::1", mac: "02:00:00:00:02:01" }, { address: 198.18.1.9, mac: "02:00:00:00:02:02" }]
 ${extra}`;
 const three = `      - { address: 198.18.1.1, mac: "02:00:00:00:01:01" }
       - { address: 198.18.1.2, mac: "02:00:00:00:01:02" }
       - { address: 198.18.1.3, mac: "02:00:00:00:01:03" }`;
 
+/** ipip services need the load balancer's own addresses as outer sources. */
+const SOURCE = { v4: parseAddress('198.18.0.2'), v6: parseAddress('2001:db8::2') };
+const compile = (lb: Parameters<typeof compileLoadBalancer>[0], options: Parameters<typeof compileLoadBalancer>[1] = {}) => compileLoadBalancer(lb, { source: SOURCE, ...options });
+
 describe('lb compile', () => {
   it('lays out services, ring slices and backends for generation 0', () => {
-    const img = compileLoadBalancer(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
+    const img = compile(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
     assert.equal(img.generation, 0);
     assert.deepEqual(img.services.map((s) => [s.name, s.text, s.value.id]), [['web', '198.18.0.10:80/tcp', 0], ['dns', '[2001:db8::10]:53/udp', 1]]);
     const [web, dns] = img.services;
@@ -54,9 +58,9 @@ describe('lb compile', () => {
 
   it('the next image fills the other generation and keeps ids, cookies and the live entry', () => {
     const lb1 = parseLoadBalancerText(yaml(three));
-    const img1 = compileLoadBalancer(lb1, { ringPerGen: 10_000 });
+    const img1 = compile(lb1, { ringPerGen: 10_000 });
     const four = `${three}\n      - { address: 198.18.1.4, mac: "02:00:00:00:01:04" }`;
-    const img2 = compileLoadBalancer(parseLoadBalancerText(yaml(four)), { previous: img1, ringPerGen: 10_000 });
+    const img2 = compile(parseLoadBalancerText(yaml(four)), { previous: img1, ringPerGen: 10_000 });
     assert.equal(img2.generation, 1);
     const web2 = img2.services[0]!;
     assert.deepEqual(web2.value.gen[0], img1.services[0]!.value.gen[0], 'live generation untouched');
@@ -75,13 +79,13 @@ describe('lb compile', () => {
     const moved = maglevDisruption(img1.ring[0]!.ids, img2.ring[0]!.ids);
     assert.ok(moved > 0.2 && moved < 0.28, `moved ${moved}`);
     // A third image goes back to generation 0.
-    assert.equal(compileLoadBalancer(lb1, { previous: img2, ringPerGen: 10_000 }).generation, 0);
+    assert.equal(compile(lb1, { previous: img2, ringPerGen: 10_000 }).generation, 0);
   });
 
   it('draining and down backends stay in the array but leave the ring; removed ones are stale', () => {
-    const img1 = compileLoadBalancer(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
+    const img1 = compile(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
     const changed = three.replace('198.18.1.2, mac', '198.18.1.2, state: draining, mac').replace(/\n.*198\.18\.1\.3.*/, '');
-    const img2 = compileLoadBalancer(parseLoadBalancerText(yaml(changed)), {
+    const img2 = compile(parseLoadBalancerText(yaml(changed)), {
       previous: img1,
       ringPerGen: 10_000,
       down: new Set(['dns|198.18.1.9']),
@@ -93,14 +97,14 @@ describe('lb compile', () => {
     assert.deepEqual([...maglevShares(img2.ring[1]!.ids).keys()], [3]);
     assert.deepEqual(img2.staleBackends, [2]);
     // The removed backend's id is not reused by the very next image.
-    const img3 = compileLoadBalancer(parseLoadBalancerText(yaml(`${changed}\n      - { address: 198.18.1.7, mac: "02:00:00:00:01:07" }`)), { previous: img2, ringPerGen: 10_000 });
+    const img3 = compile(parseLoadBalancerText(yaml(`${changed}\n      - { address: 198.18.1.7, mac: "02:00:00:00:01:07" }`)), { previous: img2, ringPerGen: 10_000 });
     assert.equal(img3.backends.find((b) => b.address === '198.18.1.7')!.id, 5);
   });
 
   it('a service without active backends gets an empty ring and a warning; removed services are stale', () => {
-    const img1 = compileLoadBalancer(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
+    const img1 = compile(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
     const lb = parseLoadBalancerText(`apiVersion: xdpkit/v1\nkind: LoadBalancer\nservices:\n  - { name: web, vip: 198.18.0.10:80/tcp, tableSize: 4099, backends: [{ address: 198.18.1.1, state: draining, mac: "02:00:00:00:01:01" }] }\n`);
-    const img2 = compileLoadBalancer(lb, { previous: img1, ringPerGen: 10_000 });
+    const img2 = compile(lb, { previous: img1, ringPerGen: 10_000 });
     assert.ok(img2.ring[0]!.ids.every((v) => v === MAGLEV_EMPTY));
     assert.match(img2.warnings.join('\n'), /web \(198\.18\.0\.10:80\/tcp\) has no active backend/);
     assert.equal(img2.staleServices.length, 1);
@@ -109,18 +113,18 @@ describe('lb compile', () => {
 
   it('names missing MACs and an overfull ring with the fix', () => {
     const noMac = yaml('      - { address: 198.18.1.1 }');
-    assert.throws(() => compileLoadBalancer(parseLoadBalancerText(noMac)), (e: unknown) => {
+    assert.throws(() => compile(parseLoadBalancerText(noMac)), (e: unknown) => {
       assert.ok(e instanceof LbCompileError);
       assert.match(e.message, /^services\[0\]\.backends\[0\]\.mac: dsr-l2 needs the MAC of 198\.18\.1\.1; add mac:/);
       return true;
     });
-    const img = compileLoadBalancer(parseLoadBalancerText(noMac), { macs: new Map([['198.18.1.1', '02:00:00:00:00:09']]) });
+    const img = compile(parseLoadBalancerText(noMac), { macs: new Map([['198.18.1.1', '02:00:00:00:00:09']]) });
     assert.equal(img.backends[0]!.value.mac, '02:00:00:00:00:09');
-    assert.throws(() => compileLoadBalancer(parseLoadBalancerText(yaml(three)), { ringPerGen: 4200 }), /services\[1\]\.tableSize: .*need 4350 slots, the ring holds 4200/);
+    assert.throws(() => compile(parseLoadBalancerText(yaml(three)), { ringPerGen: 4200 }), /services\[1\]\.tableSize: .*need 4350 slots, the ring holds 4200/);
   });
 
   it('pickBackend follows the live ring at hash % size', () => {
-    const img = compileLoadBalancer(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
+    const img = compile(parseLoadBalancerText(yaml(three)), { ringPerGen: 10_000 });
     const flow = { src: parseAddress('198.18.0.1').bytes, dst: parseAddress('198.18.0.10').bytes, srcPort: 40000, dstPort: 80, proto: 6, family: 4 as const };
     const h = lbFlowHash(flow, '5-tuple');
     assert.equal(pickBackend(img, '198.18.0.10:80/tcp', h), img.ring[0]!.ids[h % 4099]);

@@ -42,4 +42,18 @@ struct {
 	__type(value, struct lb_ct_value);
 } lb_conntrack SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct lb_counters);
+} lb_service_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_counters);
+} lb_backend_stats SEC(".maps");
+
 #endif

@@ -37,6 +37,22 @@ struct lb_backend {
 
 struct lb_control {
 	__u32 active_gen;
+	__be32 src4;            /* outer IPv4 source of ipip packets (the load balancer's address) */
+	union xdpkit_addr src6; /* outer IPv6 source of ipip packets */
+};
+
+/* Per-CPU counters of a service (lb_service_stats[id]) and of a backend (lb_backend_stats[id]):
+ * packets and bytes as received, and flows that were given a backend through Maglev. */
+struct lb_counters {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+
+/* An address lb_decap accepts encapsulated packets for. */
+struct lb_decap_key {
+	union xdpkit_addr addr;
+	__u32 family; /* 4 or 6 */
 };
 
 struct lb_flow_key {
