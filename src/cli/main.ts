@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { benchCommand } from './commands/bench.js';
 import { doctorCommand } from './commands/doctor.js';
 import { fwCommand } from './commands/fw.js';
+import { lbCommand } from './commands/lb.js';
 import { mapCommand } from './commands/map.js';
 import { progCommand, statusCommand } from './commands/prog.js';
 import { redirectCommand } from './commands/redirect.js';
@@ -17,7 +18,7 @@ import { traceCommand } from './commands/trace.js';
 import type { CommandGroup, GlobalOptions } from './context.js';
 import { reportError, UsageError } from './errors.js';
 
-const GROUPS: CommandGroup[] = [progCommand, statusCommand, statsCommand, mapCommand, redirectCommand, traceCommand, doctorCommand, benchCommand, fwCommand];
+const GROUPS: CommandGroup[] = [progCommand, statusCommand, statsCommand, mapCommand, redirectCommand, traceCommand, doctorCommand, benchCommand, fwCommand, lbCommand];
 
 function packageVersion(): string {
   // Two levels up from both src/cli/main.ts (tsx) and dist/cli/main.js (built).

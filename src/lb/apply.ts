@@ -3,14 +3,19 @@
  * consistent generation (see compile.ts): backends, ring slices, services, then the one write
  * that flips lb_control.active_gen, then cleanup of what the old generation alone used.
  */
-import type { BpfObject } from '../bpf/object.js';
+import type { BpfMap } from '../bpf/map.js';
 import { u32 } from '../bpf/codecs.js';
 import type { LbImage } from './compile.js';
 import { backendCodec, controlCodec, serviceCodec, serviceKeyCodec } from './layout.js';
 
 export const LB_OBJECT_MAPS = ['lb_services', 'lb_ring', 'lb_backends', 'lb_control', 'lb_conntrack', 'lb_service_stats', 'lb_backend_stats'] as const;
 
-export function applyImage(object: BpfObject, image: LbImage): void {
+/** A loaded lb object, or its pinned maps by name. */
+export interface LbMapSource {
+  map(name: string): BpfMap;
+}
+
+export function applyImage(object: LbMapSource, image: LbImage): void {
   const backends = object.map('lb_backends').withCodecs(u32, backendCodec);
   const ring = object.map('lb_ring').withCodecs(u32, u32);
   const services = object.map('lb_services').withCodecs(serviceKeyCodec, serviceCodec);

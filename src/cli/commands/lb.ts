@@ -1,0 +1,177 @@
+/**
+ * `xdpkit lb …`: the load balancer on an interface.
+ *   lb apply -f lb.yaml --iface IF [--source ADDR]… [--mode] [--conntrack N] [--force]
+ *   lb service list IF           services and backends of the live config
+ *   lb stats IF                  per-service and per-backend packets, bytes, new flows
+ *   lb explain IF <proto> <src>:<sport> <dst>:<dport>   which backend and why
+ *   lb decap IF --address ADDR…  attach lb_decap (strip IPIP / IPv6-in-IP to these addresses)
+ */
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { u8 } from '../../bpf/codecs.js';
+import { InvalidArgumentError } from '../../bpf/errors.js';
+import { explainFlow, parseEndpoint } from '../../lb/explain.js';
+import { applyLoadBalancer, lbStateOf, openLbMaps, sourcesFrom } from '../../lb/deploy.js';
+import { decapKeyCodec } from '../../lb/layout.js';
+import { formatServiceKey, type LbProto } from '../../lb/model.js';
+import { loadLoadBalancerFile, parseAddress } from '../../lb/schema.js';
+import { readLbStats } from '../../lb/stats.js';
+import { packageRoot } from '../../programs/catalogue.js';
+import { loadOnInterface } from '../../programs/manager.js';
+import { formatBytes, formatCount, outputFor } from '../output.js';
+import { argParser, parseInterfaceName, parseMode, parsePositiveInt, repeatable } from '../validate.js';
+
+interface ApplyOptions {
+  file: string;
+  iface: string;
+  source?: string[];
+  mode: ReturnType<typeof parseMode>;
+  conntrack?: number;
+  force?: boolean;
+}
+
+export function lbCommand(): Command {
+  const lb = new Command('lb').description('L4 load balancer: Maglev, conntrack, dsr-l2 and ipip');
+  lb.addCommand(
+    new Command('apply')
+      .description('load or update the load balancer on an interface from a LoadBalancer document')
+      .requiredOption('-f, --file <path>', 'LoadBalancer YAML/JSON')
+      .requiredOption('--iface <name>', 'interface the VIP traffic arrives on', argParser(parseInterfaceName, '--iface'))
+      .option('--source <address>', "the load balancer's own address, outer source of ipip packets (one per family)", repeatable((v) => parseAddress(v).address))
+      .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
+      .option('--conntrack <n>', 'conntrack entries (first apply)', argParser((v) => parsePositiveInt(v, '--conntrack'), '--conntrack'))
+      .option('--force', 'replace another XDP program on the interface')
+      .action((options: ApplyOptions, command: Command) => {
+        const out = outputFor(command);
+        const model = loadLoadBalancerFile(options.file);
+        const r = applyLoadBalancer({
+          ifname: options.iface,
+          model,
+          mode: options.mode,
+          source: sourcesFrom(options.source ?? []),
+          ...(options.conntrack !== undefined && { conntrack: options.conntrack }),
+          ...(options.force && { force: true }),
+        });
+        const result = {
+          iface: r.state.ifname,
+          attached: r.attached,
+          ...(r.mode && { mode: r.mode }),
+          generation: r.state.image.generation,
+          services: r.state.image.services.length,
+          backends: r.state.image.backends.length,
+          learnedMacs: r.learned,
+          warnings: r.state.image.warnings,
+        };
+        out.result(result, () => {
+          out.line(`${result.iface}: ${r.attached ? `load balancer attached (${r.mode})` : 'load balancer updated'}, generation ${result.generation} live: ${result.services} services, ${result.backends} backends`);
+          for (const [a, m] of Object.entries(r.learned)) out.note(`MAC of ${a} from the neighbour table: ${m}`);
+          for (const w of r.state.image.warnings) out.warn(w);
+        });
+      }),
+  );
+  const service = new Command('service').description('services of the load balancer');
+  service.addCommand(
+    new Command('list')
+      .description('services and backends of the live config')
+      .argument('<iface>', 'interface', argParser(parseInterfaceName, 'interface'))
+      .action((ifname: string, _o: unknown, command: Command) => {
+        const out = outputFor(command);
+        const state = lbStateOf(ifname);
+        const rows = state.model.services.flatMap((s) =>
+          s.backends.map((b) => ({
+            service: s.name,
+            vip: formatServiceKey(s),
+            mode: s.mode,
+            hash: s.hash,
+            tableSize: s.tableSize,
+            backend: b.address,
+            weight: b.weight,
+            state: b.state,
+            mac: state.image.backends.find((x) => x.service === s.name && x.address === b.address)?.value.mac ?? '',
+          })),
+        );
+        out.result({ iface: state.ifname, generation: state.image.generation, services: rows }, () =>
+          out.table(
+            ['service', 'vip', 'mode', 'hash', 'table', 'backend', 'weight', 'state', 'mac'].map((header) => ({ header })),
+            rows.map((r) => [r.service, r.vip, r.mode, r.hash, r.tableSize, r.backend, r.weight, r.state, r.mac]),
+          ),
+        );
+      }),
+  );
+  lb.addCommand(service);
+  lb.addCommand(
+    new Command('stats')
+      .description('packets, bytes and new flows per service and per backend')
+      .argument('<iface>', 'interface', argParser(parseInterfaceName, 'interface'))
+      .action((ifname: string, _o: unknown, command: Command) => {
+        const out = outputFor(command);
+        const state = lbStateOf(ifname);
+        const maps = openLbMaps(state);
+        try {
+          const stats = readLbStats({ serviceStats: maps.map('lb_service_stats'), backendStats: maps.map('lb_backend_stats') }, state.image);
+          out.result(stats, () => {
+            const cols = ['name', 'packets', 'bytes', 'new flows'].map((header, i) => ({ header, align: i ? ('right' as const) : ('left' as const) }));
+            out.table(cols, stats.services.map((s) => [`${s.name} ${s.service}`, formatCount(s.packets), formatBytes(s.bytes), formatCount(s.newFlows)]));
+            out.table(cols, stats.backends.map((b) => [`${b.service} → ${b.address}`, formatCount(b.packets), formatBytes(b.bytes), formatCount(b.newFlows)]));
+          });
+        } finally {
+          maps.close();
+        }
+      }),
+  );
+  lb.addCommand(
+    new Command('explain')
+      .description('which backend a flow goes to and why (conntrack hit or Maglev slot)')
+      .argument('<iface>', 'interface', argParser(parseInterfaceName, 'interface'))
+      .argument('<proto>', 'tcp or udp')
+      .argument('<src>', 'client ADDRESS:PORT ([v6]:port)')
+      .argument('<dst>', 'VIP ADDRESS:PORT')
+      .action((ifname: string, proto: string, srcText: string, dstText: string, _o: unknown, command: Command) => {
+        const out = outputFor(command);
+        if (proto !== 'tcp' && proto !== 'udp') throw new InvalidArgumentError(`protocol "${proto}": the load balancer handles tcp or udp`, { hint: 'e.g. lb explain eth0 tcp 198.18.0.1:40000 198.18.0.10:80' });
+        let src, dst;
+        try {
+          src = parseEndpoint(srcText);
+          dst = parseEndpoint(dstText);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message, { hint: 'e.g. lb explain eth0 tcp 198.18.0.1:40000 198.18.0.10:80' });
+        }
+        const state = lbStateOf(ifname);
+        const maps = openLbMaps(state);
+        try {
+          const r = explainFlow(maps, state.image, { proto: proto as LbProto, src: src.address, srcPort: src.port, dst: dst.address, dstPort: dst.port });
+          out.result(r, () => {
+            out.line(`${r.flow}: ${r.verdict === 'backend' ? `backend ${r.backend!.address} (id ${r.backend!.id}) of ${r.service}, ${r.mode}` : r.verdict}`);
+            out.line(`  ${r.reason}`);
+          });
+        } finally {
+          maps.close();
+        }
+      }),
+  );
+  lb.addCommand(
+    new Command('decap')
+      .description('attach lb_decap: strip IPIP / IPv6-in-IP headers addressed to these addresses and pass the inner packet up')
+      .argument('<iface>', 'interface the encapsulated traffic arrives on', argParser(parseInterfaceName, 'interface'))
+      .requiredOption('--address <addr>', 'an address of this host that tunnels end at (repeatable)', repeatable((v) => parseAddress(v)))
+      .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
+      .option('--force', 'replace another XDP program on the interface')
+      .action((ifname: string, options: { address: ReturnType<typeof parseAddress>[]; mode: ReturnType<typeof parseMode>; force?: boolean }, command: Command) => {
+        const out = outputFor(command);
+        const r = loadOnInterface({
+          ifname,
+          program: join(packageRoot(), 'build', 'bpf', 'lb_decap.o'),
+          mode: options.mode,
+          force: options.force ?? false,
+          pinMaps: true,
+          configure: (object) => {
+            const addrs = object.map('lb_decap_addrs').withCodecs(decapKeyCodec, u8);
+            for (const a of options.address) addrs.set({ addr: a.bytes, family: a.family }, 1);
+          },
+        });
+        const result = { iface: r.record.ifname, mode: r.record.mode, addresses: options.address.map((a) => a.address) };
+        out.result(result, () => out.line(`${result.iface}: lb_decap attached (${result.mode}) for ${result.addresses.join(', ')}`));
+      }),
+  );
+  return lb;
+}

@@ -1,0 +1,235 @@
+/**
+ * The load balancer on an interface: `xdpkit lb apply` and the commands that read it back.
+ *
+ * First apply: open build/bpf/lb.o, size lb_ring (two generations of the next power of two ≥
+ * twice the slots the config needs, at least 2^16) and lb_conntrack, load, write the first
+ * image, pin every map under /sys/fs/bpf/xdpkit/<key>/maps/, attach (link pinned), write the
+ * program record. Later applies open the pinned maps and write the next image into the other
+ * generation (compile.ts), so established flows stay where they are.
+ *
+ * The image that is live is kept in /run/xdpkit/<key>.lb.json (without its ring slices, which
+ * the next compile does not need): the next compile takes its ids, cookies and generation.
+ * Backends without a MAC get one from the neighbour table.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { attachXdp, closeLinkFd, detachXdp, interfacePinDir, pinObject, unpinPath, type XdpModeRequest } from '../bpf/index.js';
+import { BpfMap } from '../bpf/map.js';
+import { BpfObject } from '../bpf/object.js';
+import { NotFoundError, InvalidArgumentError } from '../bpf/errors.js';
+import { packageRoot } from '../programs/catalogue.js';
+import { interfaceKey } from '../programs/interface-key.js';
+import { RECORD_DIR, writeRecord } from '../programs/records.js';
+import { resolveTarget } from '../programs/target.js';
+import { applyImage, LB_OBJECT_MAPS } from './apply.js';
+import { compileLoadBalancer, type LbImage } from './compile.js';
+import type { LbAddress, LoadBalancer } from './model.js';
+import { neighbourMacs } from './neighbours.js';
+import { parseAddress } from './schema.js';
+
+export const lbObjectPath = (): string => join(packageRoot(), 'build', 'bpf', 'lb.o');
+export const lbStatePath = (key: string): string => `${RECORD_DIR}/${key}.lb.json`;
+export const DEFAULT_CONNTRACK = 1 << 18;
+const MIN_RING = 1 << 16;
+
+export interface LbState {
+  ifname: string;
+  key: string;
+  pinDir: string;
+  ringPerGen: number;
+  conntrack: number;
+  /** Outer sources of ipip packets, as given. */
+  source: { v4?: string; v6?: string };
+  /** The live image without ring slices. */
+  image: LbImage;
+  /** The model it came from (for `lb service list`). */
+  model: LoadBalancer;
+  appliedAt: string;
+}
+
+export interface LbApplyRequest {
+  ifname: string;
+  model: LoadBalancer;
+  mode: XdpModeRequest;
+  source?: { v4?: string; v6?: string };
+  conntrack?: number;
+  force?: boolean;
+}
+
+export interface LbApplyOutcome {
+  state: LbState;
+  /** The program was loaded and attached by this apply (first apply). */
+  attached: boolean;
+  mode?: 'native' | 'generic';
+  /** Backend address → MAC taken from the neighbour table. */
+  learned: Record<string, string>;
+}
+
+const reviver = (_k: string, v: unknown): unknown => {
+  if (v !== null && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    return Buffer.from((v as { data: number[] }).data);
+  }
+  return v;
+};
+
+export function readLbState(key: string): LbState | undefined {
+  const path = lbStatePath(key);
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(readFileSync(path, 'utf8'), reviver) as LbState;
+}
+
+export function writeLbState(state: LbState): void {
+  mkdirSync(RECORD_DIR, { recursive: true });
+  const path = lbStatePath(state.key);
+  writeFileSync(`${path}.tmp`, JSON.stringify({ ...state, image: { ...state.image, ring: [] } }));
+  writeFileSync(path, readFileSync(`${path}.tmp`));
+  rmSync(`${path}.tmp`);
+}
+
+export function removeLbState(key: string): void {
+  rmSync(lbStatePath(key), { force: true });
+}
+
+/** The state of the load balancer on an interface, or a NotFoundError that says what to do. */
+export function lbStateOf(ifname: string): LbState {
+  const key = interfaceKey(resolveTarget(ifname).name);
+  const state = readLbState(key);
+  if (!state || !existsSync(`${state.pinDir}/maps/lb_control`)) {
+    throw new NotFoundError(`no load balancer on ${ifname}`, { hint: `xdpkit lb apply -f lb.yaml --iface ${ifname}` });
+  }
+  return state;
+}
+
+/** Pinned maps of the load balancer on an interface (caller closes them). */
+export function openLbMaps(state: LbState): { map(name: string): BpfMap; close(): void } {
+  const opened = new Map<string, BpfMap>();
+  return {
+    map(name: string) {
+      let m = opened.get(name);
+      if (!m) {
+        m = BpfMap.openPinned(`${state.pinDir}/maps/${name}`);
+        opened.set(name, m);
+      }
+      return m;
+    },
+    close() {
+      for (const m of opened.values()) m.close();
+    },
+  };
+}
+
+const pow2AtLeast = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+function sourceAddresses(text: { v4?: string; v6?: string }): { v4?: LbAddress; v6?: LbAddress } {
+  return { ...(text.v4 && { v4: parseAddress(text.v4) }), ...(text.v6 && { v6: parseAddress(text.v6) }) };
+}
+
+/** Splits `--source` values into one address per family. */
+export function sourcesFrom(values: string[]): { v4?: string; v6?: string } {
+  const out: { v4?: string; v6?: string } = {};
+  for (const v of values) {
+    const a = parseAddress(v);
+    if (a.family === 4) out.v4 = a.address;
+    else out.v6 = a.address;
+  }
+  return out;
+}
+
+export function applyLoadBalancer(request: LbApplyRequest): LbApplyOutcome {
+  const target = resolveTarget(request.ifname);
+  const key = interfaceKey(target.name);
+  const pinDir = interfacePinDir(key);
+  const previous = readLbState(key);
+  const live = previous !== undefined && existsSync(`${pinDir}/maps/lb_control`);
+  const source = { ...(live ? previous.source : {}), ...request.source };
+
+  const missing = request.model.services.flatMap((s) => s.backends.filter((b) => b.mac === undefined).map((b) => b.address));
+  const learned: Record<string, string> = {};
+  let macs: Map<string, string> | undefined;
+  if (missing.length > 0) {
+    const table = neighbourMacs();
+    macs = new Map();
+    for (const a of missing) {
+      const m = table.get(a);
+      if (m !== undefined) {
+        macs.set(a, m);
+        learned[a] = m;
+      }
+    }
+  }
+  const need = request.model.services.reduce((n, s) => n + s.tableSize, 0);
+
+  if (live) {
+    if (need > previous.ringPerGen) {
+      throw new InvalidArgumentError(`the services need ${need} ring slots per generation; the load balancer on ${target.name} was sized for ${previous.ringPerGen}`, {
+        hint: `use smaller tableSize values, or reload it bigger: xdpkit prog unload ${target.name}, then lb apply again (established flows lose their conntrack entries)`,
+      });
+    }
+    const image = compileLoadBalancer(request.model, { previous: previous.image, ringPerGen: previous.ringPerGen, source: sourceAddresses(source), ...(macs && { macs }) });
+    const maps = openLbMaps(previous);
+    try {
+      applyImage(maps, image);
+    } finally {
+      maps.close();
+    }
+    const state: LbState = { ...previous, source, image, model: request.model, appliedAt: new Date().toISOString() };
+    writeLbState(state);
+    return { state, attached: false, learned };
+  }
+
+  const ringPerGen = Math.max(MIN_RING, pow2AtLeast(2 * need));
+  const conntrack = request.conntrack ?? DEFAULT_CONNTRACK;
+  const image = compileLoadBalancer(request.model, { ringPerGen, source: sourceAddresses(source), ...(macs && { macs }) });
+  const object = BpfObject.open(lbObjectPath());
+  try {
+    object.setMaxEntries('lb_ring', 2 * ringPerGen);
+    object.setMaxEntries('lb_conntrack', conntrack);
+    object.load();
+    applyImage(object, image);
+    const program = object.program('xdp_lb');
+    const pinnedMaps: Record<string, string> = {};
+    for (const name of LB_OBJECT_MAPS) {
+      const path = `${pinDir}/maps/${name}`;
+      unpinPath(path);
+      object.map(name).pin(path);
+      pinnedMaps[name] = path;
+    }
+    const attach = attachXdp(target, program.fd, { mode: request.mode, force: request.force ?? false });
+    try {
+      if (attach.linkFd !== undefined) {
+        try {
+          unpinPath(`${pinDir}/link`);
+          pinObject(attach.linkFd, `${pinDir}/link`, 'XDP link');
+        } finally {
+          closeLinkFd(attach.linkFd);
+        }
+      }
+      writeRecord({
+        key,
+        ifname: target.name,
+        ifindex: target.ifindex,
+        programId: attach.programId,
+        programName: program.name,
+        object: lbObjectPath(),
+        section: program.section,
+        mode: attach.mode,
+        via: attach.via,
+        pinDir,
+        pinnedMaps,
+        constants: {},
+        loadedAt: new Date().toISOString(),
+      });
+      const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, appliedAt: new Date().toISOString() };
+      writeLbState(state);
+      return { state, attached: true, mode: attach.mode, learned };
+    } catch (error) {
+      if (!attach.replaced) detachXdp(target);
+      throw error;
+    }
+  } catch (error) {
+    for (const name of LB_OBJECT_MAPS) unpinPath(`${pinDir}/maps/${name}`);
+    throw error;
+  } finally {
+    object.close();
+  }
+}
