@@ -26,6 +26,7 @@ import ipaddr from 'ipaddr.js';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../bpf/errors.js';
+import { fromParser, issuesFromZod as issuesFromDocument, requiredOr, type DocumentIssue } from '../config/document.js';
 import {
   DEFAULT_TABLE_SIZE,
   MAX_TABLE_SIZE,
@@ -38,11 +39,7 @@ import {
   type LoadBalancer,
 } from './model.js';
 
-export interface LbIssue {
-  /** Where: `services[2].backends[1].weight`; empty for the document itself. */
-  path: string;
-  message: string;
-}
+export type LbIssue = DocumentIssue;
 
 export class LbConfigError extends InvalidArgumentError {
   constructor(
@@ -131,64 +128,49 @@ export function checkTableSize(n: number): number {
 
 // ---- zod schema ----
 
-function msg(text: string) {
-  return (iss: { input?: unknown }): string => (iss.input === undefined ? `is required: ${text.replace(/^must be /, '')}` : text);
-}
-
-function fromParser<I, O>(parse: (v: I) => O) {
-  return (v: I, ctx: z.RefinementCtx): O => {
-    try {
-      return parse(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      return z.NEVER;
-    }
-  };
-}
-
-const modeSchema = z.enum(['dsr-l2', 'ipip'], { error: msg('must be dsr-l2 or ipip') });
-const hashSchema = z.enum(['5-tuple', 'addresses'], { error: msg('must be 5-tuple or addresses') });
-const tableSizeSchema = z.number({ error: msg(`must be a prime number such as ${DEFAULT_TABLE_SIZE}`) }).transform(fromParser(checkTableSize));
+const modeSchema = z.enum(['dsr-l2', 'ipip'], { error: requiredOr('must be dsr-l2 or ipip') });
+const hashSchema = z.enum(['5-tuple', 'addresses'], { error: requiredOr('must be 5-tuple or addresses') });
+const tableSizeSchema = z.number({ error: requiredOr(`must be a prime number such as ${DEFAULT_TABLE_SIZE}`) }).transform(fromParser(checkTableSize));
 
 const backendSchema = z.strictObject(
   {
-    address: z.string({ error: msg('must be an address string such as 198.18.1.1') }).transform(fromParser(parseAddress)),
+    address: z.string({ error: requiredOr('must be an address string such as 198.18.1.1') }).transform(fromParser(parseAddress)),
     weight: z
-      .number({ error: msg(`must be a number 0..${MAX_WEIGHT}`) })
+      .number({ error: requiredOr(`must be a number 0..${MAX_WEIGHT}`) })
       .int({ error: `must be a whole number 0..${MAX_WEIGHT}` })
       .min(0, { error: `must be 0..${MAX_WEIGHT} (0 = no new flows)` })
       .max(MAX_WEIGHT, { error: `must be 0..${MAX_WEIGHT}; scale all weights of the service down together` })
       .default(1),
-    state: z.enum(['active', 'draining'], { error: msg('must be active or draining') }).default('active'),
-    mac: z.string({ error: msg('must be a MAC string such as 02:00:00:00:01:01') }).transform(fromParser(parseMac)).optional(),
+    state: z.enum(['active', 'draining'], { error: requiredOr('must be active or draining') }).default('active'),
+    mac: z.string({ error: requiredOr('must be a MAC string such as 02:00:00:00:01:01') }).transform(fromParser(parseMac)).optional(),
   },
-  { error: msg('must be a backend: { address, weight, state, mac }') },
+  { error: requiredOr('must be a backend: { address, weight, state, mac }') },
 );
 
 const serviceSchema = z.strictObject(
   {
-    name: z.string({ error: msg('must be a string') }).min(1, { error: 'must not be empty; omit it for svc-<index>' }).optional(),
-    vip: z.string({ error: msg('must be a string such as 198.18.0.10:80/tcp') }).transform(fromParser(parseVip)),
+    name: z.string({ error: requiredOr('must be a string') }).min(1, { error: 'must not be empty; omit it for svc-<index>' }).optional(),
+    vip: z.string({ error: requiredOr('must be a string such as 198.18.0.10:80/tcp') }).transform(fromParser(parseVip)),
     mode: modeSchema.optional(),
     hash: hashSchema.optional(),
     tableSize: tableSizeSchema.optional(),
-    backends: z.array(backendSchema, { error: msg('must be a list of backends: [{ address: 198.18.1.1 }]') }).default([]),
+    backends: z.array(backendSchema, { error: requiredOr('must be a list of backends: [{ address: 198.18.1.1 }]') }).default([]),
   },
-  { error: msg('must be a service: { name, vip, mode, hash, tableSize, backends }') },
+  { error: requiredOr('must be a service: { name, vip, mode, hash, tableSize, backends }') },
 );
 
 export const lbDocumentSchema = z
   .strictObject(
     {
-      apiVersion: z.literal('xdpkit/v1', { error: msg('must be xdpkit/v1') }),
-      kind: z.literal('LoadBalancer', { error: msg('must be LoadBalancer') }),
+      apiVersion: z.literal('xdpkit/v1', { error: requiredOr('must be xdpkit/v1') }),
+      kind: z.literal('LoadBalancer', { error: requiredOr('must be LoadBalancer') }),
       defaults: z
         .strictObject(
           { mode: modeSchema.default('dsr-l2'), hash: hashSchema.default('5-tuple'), tableSize: tableSizeSchema.default(DEFAULT_TABLE_SIZE) },
-          { error: msg('must be { mode, hash, tableSize }') },
+          { error: requiredOr('must be { mode, hash, tableSize }') },
         )
         .default({ mode: 'dsr-l2', hash: '5-tuple', tableSize: DEFAULT_TABLE_SIZE }),
-      services: z.array(serviceSchema, { error: msg('must be a list of services') }).default([]),
+      services: z.array(serviceSchema, { error: requiredOr('must be a list of services') }).default([]),
     },
     { error: 'a load balancer config must be a mapping with apiVersion: xdpkit/v1 and kind: LoadBalancer' },
   )
@@ -220,40 +202,10 @@ export const lbDocumentSchema = z
 
 export type LbDocument = z.output<typeof lbDocumentSchema>;
 
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
-  return out;
-}
-
 const KNOWN_FIELDS = ['apiVersion', 'kind', 'defaults', 'services', 'name', 'vip', 'mode', 'hash', 'tableSize', 'backends', 'address', 'weight', 'state', 'mac'];
 
-function suggestField(key: string): string {
-  const dist = (a: string, b: string): number => {
-    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-    for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-    for (let i = 1; i <= a.length; i++)
-      for (let j = 1; j <= b.length; j++)
-        d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-    return d[a.length]![b.length]!;
-  };
-  let best: string | undefined;
-  let bestD = 3;
-  for (const f of KNOWN_FIELDS) {
-    const d = dist(key, f);
-    if (d < bestD) [best, bestD] = [f, d];
-  }
-  return best === undefined ? 'remove it' : `did you mean "${best}"?`;
-}
-
 export function issuesFromZod(error: z.ZodError): LbIssue[] {
-  const out: LbIssue[] = [];
-  for (const iss of error.issues) {
-    if (iss.code === 'unrecognized_keys') {
-      for (const key of iss.keys) out.push({ path: formatPath([...iss.path, key]), message: `unknown field "${key}"; ${suggestField(key)}` });
-    } else out.push({ path: formatPath(iss.path), message: iss.message });
-  }
-  return out;
+  return issuesFromDocument(error, KNOWN_FIELDS);
 }
 
 /** Validates an already parsed object (YAML/JSON document, HTTP body). */
