@@ -18,7 +18,17 @@ import { buildPacket, type LayerSpec } from '../../net/packet.js';
 import { readPcap, LINKTYPE_ETHERNET } from '../../net/pcap.js';
 import { CommandLineError } from '../errors.js';
 import { outputFor, type Output } from '../output.js';
-import { argParser, parsePort } from '../validate.js';
+import { argParser, parseMode, parsePort } from '../validate.js';
+import type { XdpModeRequest } from '../../bpf/xdp.js';
+import { NotFoundError } from '../../bpf/index.js';
+import { activeGeneration, applyCompiled, hasPolicy, type MapSource } from '../../firewall/apply.js';
+import { firewallObjectPath, FIREWALL_PROGRAM } from '../../firewall/instance.js';
+import { liveSummaryPath, readLiveSummary, readStats, summarize, writeLiveSummary } from '../../firewall/live.js';
+import { rmSync } from 'node:fs';
+import { attachedProgram, withProgramMaps } from '../../programs/attached.js';
+import { interfaceKey } from '../../programs/interface-key.js';
+import { loadOnInterface, unloadFromInterface } from '../../programs/manager.js';
+import { formatBytes, formatCount } from '../output.js';
 
 interface PacketResult {
   index: number;
@@ -145,6 +155,126 @@ function runTest(o: TestOptions, out: Output): void {
   });
 }
 
+interface ApplyCliOptions {
+  file: string;
+  iface: string;
+  mode: XdpModeRequest;
+  dryRun?: boolean;
+}
+
+/** The firewall program on `ifname` (by program name), or undefined when another or none runs. */
+function attachedFirewall(ifname: string): { mapIds: number[] } | undefined {
+  try {
+    const a = attachedProgram(ifname);
+    return a.attachment.programName === FIREWALL_PROGRAM.slice(0, 15) || a.attachment.programName === FIREWALL_PROGRAM ? { mapIds: a.mapIds } : undefined;
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}
+
+function withFirewallMaps<T>(ifname: string, fn: (maps: MapSource) => T): T {
+  const fw = attachedFirewall(ifname);
+  if (!fw) throw new NotFoundError(`${ifname} has no xdpkit firewall`, { hint: `apply a policy: xdpkit fw apply -f policy.yaml --iface ${ifname}` });
+  return withProgramMaps(fw.mapIds, (list) =>
+    fn((name) => {
+      const m = list.find((x) => x.name === name.slice(0, 15));
+      if (!m) throw new NotFoundError(`the firewall on ${ifname} has no map ${name}`);
+      return m;
+    }),
+  );
+}
+
+function runApply(o: ApplyCliOptions, out: Output): void {
+  const policy = loadPolicyFile(o.file);
+  const compiled = compilePolicy(policy);
+  const key = interfaceKey(o.iface);
+  const attached = attachedFirewall(o.iface) !== undefined;
+  // A summary left behind by a firewall that is gone (prog unload) says nothing about now.
+  const before = attached ? readLiveSummary(key) : undefined;
+  const beforeNames = new Set(before?.rules.map((r) => r.name) ?? []);
+  const afterNames = new Set(policy.rules.map((r) => r.name));
+  const diff = {
+    rules: policy.rules.length,
+    blocklists: policy.blocklists.length,
+    blocklistEntries: policy.blocklists.reduce((n, b) => n + b.entries.length, 0),
+    added: policy.rules.filter((r) => !beforeNames.has(r.name)).map((r) => r.name),
+    removed: [...beforeNames].filter((n) => !afterNames.has(n)),
+  };
+  const printDiff = (): void => {
+    out.line(`${diff.rules} rules, ${diff.blocklists} blocklists (${diff.blocklistEntries} entries)`);
+    for (const n of diff.added) out.line(`  + rule ${n}`);
+    for (const n of diff.removed) out.line(`  - rule ${n}`);
+  };
+  if (o.dryRun) {
+    out.result({ dryRun: true, iface: o.iface, ...diff }, () => {
+      out.line(`dry run: would apply ${o.file} on ${o.iface}`);
+      printDiff();
+    });
+    return;
+  }
+  let generation: 0 | 1;
+  let loaded = false;
+  if (attached) {
+    generation = withFirewallMaps(o.iface, (maps) => applyCompiled(maps, compiled).generation);
+  } else {
+    let g: 0 | 1 = 0;
+    loadOnInterface({
+      ifname: o.iface,
+      program: firewallObjectPath(),
+      section: FIREWALL_PROGRAM,
+      mode: o.mode,
+      pinMaps: true,
+      configure: (object) => {
+        g = applyCompiled((name) => object.map(name), compiled).generation;
+      },
+    });
+    generation = g;
+    loaded = true;
+  }
+  writeLiveSummary(key, summarize(policy, o.file, generation));
+  out.result({ iface: o.iface, loaded, generation, ...diff }, () => {
+    out.line(`${out.colors.green('applied')} ${o.file} on ${o.iface} (generation ${generation}${loaded ? ', firewall loaded' : ''})`);
+    printDiff();
+  });
+}
+
+function liveSummaryOf(ifname: string): NonNullable<ReturnType<typeof readLiveSummary>> {
+  const s = readLiveSummary(interfaceKey(ifname));
+  if (!s) throw new NotFoundError(`no policy applied on ${ifname} by xdpkit`, { hint: `apply one: xdpkit fw apply -f policy.yaml --iface ${ifname}` });
+  return s;
+}
+
+function runShow(ifname: string, out: Output): void {
+  const s = liveSummaryOf(ifname);
+  const generation = withFirewallMaps(ifname, (maps) => (hasPolicy(maps) ? activeGeneration(maps) : undefined));
+  if (generation === undefined) throw new NotFoundError(`the firewall on ${ifname} has no policy`, { hint: `xdpkit fw apply -f policy.yaml --iface ${ifname}` });
+  out.result({ iface: ifname, ...s, generation }, () => {
+    out.line(`${ifname}: ${s.file} (applied ${s.appliedAt}), generation ${generation}, default ${s.default}, malformed ${s.malformed}`);
+    out.table([{ header: 'BLOCKLIST' }, { header: 'ENTRIES', align: 'right' }], s.blocklists.map((b) => [b.name, b.entries]));
+    out.table([{ header: '#', align: 'right' }, { header: 'RULE' }, { header: 'ACTION' }], s.rules.map((r, i) => [i, r.name, r.action]));
+  });
+}
+
+function runStats(ifname: string, out: Output): void {
+  const s = liveSummaryOf(ifname);
+  const stats = withFirewallMaps(ifname, (maps) => readStats(maps, s, activeGeneration(maps)));
+  out.result({ iface: ifname, ...stats }, () => {
+    const cols = [{ header: 'NAME' }, { header: 'KIND' }, { header: 'PACKETS', align: 'right' as const }, { header: 'BYTES', align: 'right' as const }];
+    out.table(cols, [
+      ...stats.blocklists.map((b) => [b.name, 'blocklist', formatCount(b.packets), formatBytes(b.bytes)]),
+      ...stats.rules.map((r) => [r.name, `rule ${r.action}`, formatCount(r.packets), formatBytes(r.bytes)]),
+      ...Object.entries(stats.misc).map(([k, c]) => [k, 'other', formatCount(c.packets), formatBytes(c.bytes)]),
+    ]);
+  });
+}
+
+function runUnload(ifname: string, out: Output): void {
+  const outcome = unloadFromInterface(ifname);
+  rmSync(liveSummaryPath(interfaceKey(ifname)), { force: true });
+  out.result(outcome, () => out.line(`unloaded the firewall from ${ifname}`));
+}
+
 export function fwCommand(): Command {
   const fw = new Command('fw').description('XDP firewall: policies, tests and explanations');
   fw.command('explain')
@@ -163,5 +293,24 @@ export function fwCommand(): Command {
     .requiredOption('--pcap <file>', 'Ethernet pcap file')
     .option('--reference', 'use the TypeScript reference evaluator instead of the kernel')
     .action((options: TestOptions, command: Command) => runTest(options, outputFor(command)));
+  fw.command('apply')
+    .description('applies a policy on an interface (loads the firewall on first use; later applies swap atomically)')
+    .requiredOption('-f, --file <policy>', 'policy file (YAML or JSON)')
+    .requiredOption('--iface <ifname>', 'interface')
+    .option('--mode <mode>', 'native, generic or auto', argParser(parseMode, '--mode'), 'native')
+    .option('--dry-run', 'show what would change without touching the kernel')
+    .action((options: ApplyCliOptions, command: Command) => runApply(options, outputFor(command)));
+  fw.command('show')
+    .description('the live policy on an interface: generation, rules, blocklists')
+    .argument('<ifname>', 'interface')
+    .action((ifname: string, _o: unknown, command: Command) => runShow(ifname, outputFor(command)));
+  fw.command('stats')
+    .description('per rule and blocklist packets and bytes of the live generation')
+    .argument('<ifname>', 'interface')
+    .action((ifname: string, _o: unknown, command: Command) => runStats(ifname, outputFor(command)));
+  fw.command('unload')
+    .description('detaches the firewall from an interface and forgets its policy')
+    .argument('<ifname>', 'interface')
+    .action((ifname: string, _o: unknown, command: Command) => runUnload(ifname, outputFor(command)));
   return fw;
 }
