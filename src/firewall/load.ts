@@ -8,14 +8,11 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { InvalidArgumentError } from '../bpf/errors.js';
+import { issuesFromZod as issuesFromDocument, type DocumentIssue } from '../config/document.js';
 import { parseCidr, type Cidr } from './cidr.js';
 import { policyDocumentSchema, type Blocklist, type FirewallPolicy } from './schema.js';
 
-export interface PolicyIssue {
-  /** Where: `rules[2].dstPorts[1]`; empty for the document itself. */
-  path: string;
-  message: string;
-}
+export type PolicyIssue = DocumentIssue;
 
 export class PolicyError extends InvalidArgumentError {
   constructor(
@@ -33,50 +30,14 @@ export class PolicyError extends InvalidArgumentError {
   }
 }
 
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
-  }
-  return out;
-}
-
 const KNOWN_FIELDS = [
   'apiVersion', 'kind', 'default', 'malformed', 'blocklists', 'rules', 'mitigation',
   'name', 'action', 'proto', 'src', 'dst', 'srcPorts', 'dstPorts', 'tcpFlags', 'rate', 'pps', 'burst',
   'file', 'entries', 'threshold', 'blockFor',
 ];
 
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++)
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-  return d[a.length]![b.length]!;
-}
-
-function suggestField(key: string): string {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const f of KNOWN_FIELDS) {
-    const dist = editDistance(key, f);
-    if (dist < bestD) [best, bestD] = [f, dist];
-  }
-  return best === undefined ? 'remove it' : `did you mean "${best}"?`;
-}
-
 export function issuesFromZod(error: z.ZodError): PolicyIssue[] {
-  const out: PolicyIssue[] = [];
-  for (const iss of error.issues) {
-    if (iss.code === 'unrecognized_keys') {
-      for (const key of iss.keys) out.push({ path: formatPath([...iss.path, key]), message: `unknown field "${key}"; ${suggestField(key)}` });
-    } else {
-      out.push({ path: formatPath(iss.path), message: iss.message });
-    }
-  }
-  return out;
+  return issuesFromDocument(error, KNOWN_FIELDS);
 }
 
 /** One CIDR or address per line; '#' starts a comment; blank lines are skipped. */

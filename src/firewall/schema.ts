@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { parseCidr, type Cidr } from './cidr.js';
+import { fromParser, requiredOr } from '../config/document.js';
 
 export type Verdict = 'pass' | 'drop';
 export type RuleAction = 'pass' | 'drop' | 'rate-limit';
@@ -139,35 +140,19 @@ export function parseDuration(v: number | string): number {
 
 // ---- zod schema ----
 
-/** A message for a wrong value that says 'is required' when the field is missing. */
-function msg(text: string) {
-  return (iss: { input?: unknown }): string => (iss.input === undefined ? `is required: ${text.replace(/^must be /, '')}` : text);
-}
-
-function fromParser<I, O>(parse: (v: I) => O) {
-  return (v: I, ctx: z.RefinementCtx): O => {
-    try {
-      return parse(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      return z.NEVER;
-    }
-  };
-}
-
-const verdictSchema = z.enum(['pass', 'drop'], { error: msg('must be pass or drop') });
-const cidrSchema = z.string({ error: msg('must be an address or CIDR string such as 198.18.0.0/15') }).transform(fromParser(parseCidr));
+const verdictSchema = z.enum(['pass', 'drop'], { error: requiredOr('must be pass or drop') });
+const cidrSchema = z.string({ error: requiredOr('must be an address or CIDR string such as 198.18.0.0/15') }).transform(fromParser(parseCidr));
 const cidrListSchema = z
-  .array(cidrSchema, { error: msg('must be a list of addresses or CIDRs, e.g. [198.18.1.0/24]') })
+  .array(cidrSchema, { error: requiredOr('must be a list of addresses or CIDRs, e.g. [198.18.1.0/24]') })
   .min(1, { error: 'an empty list matches nothing; omit the field to match any address' });
 const portSchema = z
-  .union([z.number(), z.string()], { error: msg('must be a port number or a "low-high" range string') })
+  .union([z.number(), z.string()], { error: requiredOr('must be a port number or a "low-high" range string') })
   .transform(fromParser(parsePortSpec));
 const portListSchema = z
-  .array(portSchema, { error: msg('must be a list of ports and ranges, e.g. [53, "1024-65535"]') })
+  .array(portSchema, { error: requiredOr('must be a list of ports and ranges, e.g. [53, "1024-65535"]') })
   .min(1, { error: 'an empty list matches nothing; omit the field to match any port' });
 const protoSchema = z
-  .union([z.string(), z.number()], { error: msg('must be tcp, udp, icmp, icmpv6 or a number 0..255') })
+  .union([z.string(), z.number()], { error: requiredOr('must be tcp, udp, icmp, icmpv6 or a number 0..255') })
   .transform(
     fromParser((v: string | number): number => {
       if (typeof v === 'number') {
@@ -180,26 +165,26 @@ const protoSchema = z
     }),
   );
 const positiveInt = (what: string) =>
-  z.number({ error: msg(`must be a number (${what})`) }).int({ error: `${what} must be a whole number` }).positive({ error: `${what} must be at least 1` });
+  z.number({ error: requiredOr(`must be a number (${what})`) }).int({ error: `${what} must be a whole number` }).positive({ error: `${what} must be at least 1` });
 
 const rateSchema = z.strictObject(
   { pps: positiveInt('pps'), burst: positiveInt('burst').optional() },
-  { error: msg('must be { pps: N, burst: M } (packets per second and bucket size)') },
+  { error: requiredOr('must be { pps: N, burst: M } (packets per second and bucket size)') },
 );
 
 const ruleSchema = z.strictObject(
   {
-    name: z.string().min(1, { error: msg('must not be empty') }).optional(),
-    action: z.enum(['pass', 'drop', 'rate-limit'], { error: msg('must be pass, drop or rate-limit') }),
+    name: z.string().min(1, { error: requiredOr('must not be empty') }).optional(),
+    action: z.enum(['pass', 'drop', 'rate-limit'], { error: requiredOr('must be pass, drop or rate-limit') }),
     proto: protoSchema.optional(),
     src: cidrListSchema.optional(),
     dst: cidrListSchema.optional(),
     srcPorts: portListSchema.optional(),
     dstPorts: portListSchema.optional(),
-    tcpFlags: z.string({ error: msg('must be a string such as "syn,!ack"') }).transform(fromParser(parseTcpFlags)).optional(),
+    tcpFlags: z.string({ error: requiredOr('must be a string such as "syn,!ack"') }).transform(fromParser(parseTcpFlags)).optional(),
     rate: rateSchema.optional(),
   },
-  { error: msg('must be a rule: { name, action, proto, src, dst, srcPorts, dstPorts, tcpFlags, rate }') },
+  { error: requiredOr('must be a rule: { name, action, proto, src, dst, srcPorts, dstPorts, tcpFlags, rate }') },
 ).superRefine((r, ctx) => {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
   if (r.action === 'rate-limit' && r.rate === undefined) issue(['rate'], 'action rate-limit needs rate: { pps: N, burst: M }');
@@ -222,11 +207,11 @@ const ruleSchema = z.strictObject(
 
 const blocklistSchema = z.strictObject(
   {
-    name: z.string({ error: msg('must be a string') }).min(1, { error: msg('must not be empty') }),
-    file: z.string({ error: msg('must be a file path') }).min(1, { error: msg('must not be empty') }).optional(),
-    entries: z.array(cidrSchema, { error: msg('must be a list of addresses or CIDRs') }).optional(),
+    name: z.string({ error: requiredOr('must be a string') }).min(1, { error: requiredOr('must not be empty') }),
+    file: z.string({ error: requiredOr('must be a file path') }).min(1, { error: requiredOr('must not be empty') }).optional(),
+    entries: z.array(cidrSchema, { error: requiredOr('must be a list of addresses or CIDRs') }).optional(),
   },
-  { error: msg('must be a blocklist: { name, file } or { name, entries: [...] }') },
+  { error: requiredOr('must be a blocklist: { name, file } or { name, entries: [...] }') },
 ).superRefine((b, ctx) => {
   if ((b.file === undefined) === (b.entries === undefined)) {
     ctx.addIssue({
@@ -239,23 +224,23 @@ const blocklistSchema = z.strictObject(
 
 const mitigationSchema = z.strictObject(
   {
-    threshold: z.strictObject({ pps: positiveInt('pps') }, { error: msg('must be { pps: N }') }),
+    threshold: z.strictObject({ pps: positiveInt('pps') }, { error: requiredOr('must be { pps: N }') }),
     blockFor: z
-      .union([z.string(), z.number()], { error: msg('must be a duration such as 60s') })
+      .union([z.string(), z.number()], { error: requiredOr('must be a duration such as 60s') })
       .transform(fromParser(parseDuration)),
   },
-  { error: msg('must be { threshold: { pps: N }, blockFor: 60s }') },
+  { error: requiredOr('must be { threshold: { pps: N }, blockFor: 60s }') },
 );
 
 export const policyDocumentSchema = z
   .strictObject(
     {
-      apiVersion: z.literal('xdpkit/v1', { error: msg('must be xdpkit/v1') }),
-      kind: z.literal('FirewallPolicy', { error: msg('must be FirewallPolicy') }),
+      apiVersion: z.literal('xdpkit/v1', { error: requiredOr('must be xdpkit/v1') }),
+      kind: z.literal('FirewallPolicy', { error: requiredOr('must be FirewallPolicy') }),
       default: verdictSchema.default('pass'),
       malformed: verdictSchema.default('drop'),
-      blocklists: z.array(blocklistSchema, { error: msg('must be a list of blocklists') }).default([]),
-      rules: z.array(ruleSchema, { error: msg('must be a list of rules') }).default([]),
+      blocklists: z.array(blocklistSchema, { error: requiredOr('must be a list of blocklists') }).default([]),
+      rules: z.array(ruleSchema, { error: requiredOr('must be a list of rules') }).default([]),
       mitigation: mitigationSchema.optional(),
     },
     { error: 'a policy must be a mapping with apiVersion: xdpkit/v1 and kind: FirewallPolicy' },
