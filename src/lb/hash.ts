@@ -14,33 +14,13 @@
  *
  * A flow's Maglev slot is hash % tableSize.
  */
+import { final, mix } from '../programs/xdpkit-hash.js';
 import type { LbHashMode } from './model.js';
 
 export const LB_HASH_SEED = 0x4c42_0001;
 export const MAGLEV_OFFSET_SEED = 0x6d61_676f;
 export const MAGLEV_SKIP_SEED = 0x736b_6970;
 
-const rol32 = (word: number, shift: number): number => ((word << shift) | (word >>> (32 - shift))) >>> 0;
-
-/** xdpkit_hash_mix (bpf/include/xdpkit/hash.h). */
-export function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = rol32(k >>> 0, 15);
-  k = Math.imul(k, 0x1b873593);
-  h = (h ^ k) >>> 0;
-  h = rol32(h, 13);
-  return (Math.imul(h, 5) + 0xe6546b64) >>> 0;
-}
-
-/** xdpkit_hash_final. */
-export function final(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** A port as the program holds it (__be16) read as a little-endian u16. */
 export const portWord = (port: number): number => ((port & 0xff) << 8) | ((port >> 8) & 0xff);

@@ -4,26 +4,7 @@
  * addresses as four 32-bit words in memory order, ports as 16-bit network-order fields.
  */
 import ipaddr from 'ipaddr.js';
-
-const rol32 = (word: number, shift: number): number => ((word << shift) | (word >>> (32 - shift))) >>> 0;
-
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = rol32(k, 15);
-  k = Math.imul(k, 0x1b873593);
-  h = (h ^ k) >>> 0;
-  h = rol32(h, 13);
-  return (Math.imul(h, 5) + 0xe6546b64) >>> 0;
-}
-
-function final(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { final, mix } from '../../src/programs/xdpkit-hash.js';
 
 /** union xdpkit_addr: IPv4 in the first 4 bytes, zeros after; IPv6 as is. */
 function addressBytes(address: string): Buffer {
