@@ -144,27 +144,18 @@ function declareLibbpf(lib: KoffiLib) {
     programType: lib.func('int bpf_program__type(const bpf_program *prog)'),
     programSetType: lib.func('int bpf_program__set_type(bpf_program *prog, int type)'),
     programSetExpectedAttachType: lib.func('int bpf_program__set_expected_attach_type(bpf_program *prog, int type)'),
-    programSetAutoload: lib.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
     programSetLogLevel: lib.func('int bpf_program__set_log_level(bpf_program *prog, uint32_t level)'),
     programSetLogBuf: lib.func('int bpf_program__set_log_buf(bpf_program *prog, void *buf, size_t size)'),
-    programInsnCount: lib.func('size_t bpf_program__insn_cnt(const bpf_program *prog)'),
 
     mapName: lib.func('const char *bpf_map__name(const bpf_map *map)'),
     mapFd: lib.func('int bpf_map__fd(const bpf_map *map)'),
-    mapType: lib.func('int bpf_map__type(const bpf_map *map)'),
-    mapKeySize: lib.func('uint32_t bpf_map__key_size(const bpf_map *map)'),
-    mapValueSize: lib.func('uint32_t bpf_map__value_size(const bpf_map *map)'),
-    mapMaxEntries: lib.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
     mapSetMaxEntries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max)'),
     mapIsInternal: lib.func('bool bpf_map__is_internal(const bpf_map *map)'),
     mapInitialValue: lib.func('void *bpf_map__initial_value(bpf_map *map, _Out_ size_t *size)'),
     mapBtfValueTypeId: lib.func('uint32_t bpf_map__btf_value_type_id(const bpf_map *map)'),
-    mapReuseFd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
 
-    btfFindByName: lib.func('int btf__find_by_name_kind(const btf *btf, const char *name, uint32_t kind)'),
     btfTypeById: lib.func('const void *btf__type_by_id(const btf *btf, uint32_t id)'),
     btfNameByOffset: lib.func('const char *btf__name_by_offset(const btf *btf, uint32_t offset)'),
-    btfResolveSize: lib.func('int64_t btf__resolve_size(const btf *btf, uint32_t id)'),
     btfLoadFromKernelById: lib.func('btf *btf__load_from_kernel_by_id(uint32_t id)'),
     btfFree: lib.func('void btf__free(btf *btf)'),
 
@@ -172,7 +163,6 @@ function declareLibbpf(lib: KoffiLib) {
       'int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
     ),
     mapLookupElem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
-    mapLookupElemFlags: lib.func('int bpf_map_lookup_elem_flags(int fd, const void *key, void *value, uint64_t flags)'),
     mapUpdateElem: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
     mapDeleteElem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
     mapGetNextKey: lib.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
@@ -242,8 +232,6 @@ export const BPF_PROG_TYPE_XDP = 6;
 export const BPF_XDP = 37;
 export const BPF_STATS_RUN_TIME = 0;
 export const BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1;
-export const BTF_KIND_VAR = 14;
-export const BTF_KIND_DATASEC = 15;
 
 export const XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0;
 export const XDP_FLAGS_SKB_MODE = 1 << 1;
@@ -251,7 +239,6 @@ export const XDP_FLAGS_DRV_MODE = 1 << 2;
 export const XDP_FLAGS_HW_MODE = 1 << 3;
 export const XDP_FLAGS_REPLACE = 1 << 4;
 
-export const XDP_ATTACHED_NONE = 0;
 export const XDP_ATTACHED_DRV = 1;
 export const XDP_ATTACHED_SKB = 2;
 export const XDP_ATTACHED_HW = 3;

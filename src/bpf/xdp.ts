@@ -16,6 +16,7 @@ import {
   XDP_ATTACHED_MULTI,
   XDP_ATTACHED_SKB,
   XDP_FLAGS_DRV_MODE,
+  XDP_FLAGS_HW_MODE,
   XDP_FLAGS_REPLACE,
   XDP_FLAGS_SKB_MODE,
   XDP_FLAGS_UPDATE_IF_NOEXIST,
@@ -217,7 +218,7 @@ export function detachXdp(target: XdpTarget): XdpAttachment[] {
         if (rc < 0) throw errorFromErrno(`detaching link ${attachment.linkId} from ${target.name}`, rc);
       });
     } else {
-      const flags = attachment.mode === 'generic' ? XDP_FLAGS_SKB_MODE : attachment.mode === 'native' ? XDP_FLAGS_DRV_MODE : 1 << 3;
+      const flags = attachment.mode === 'generic' ? XDP_FLAGS_SKB_MODE : attachment.mode === 'native' ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_HW_MODE;
       const rc = libbpf.xdpDetach(target.ifindex, flags, null) as number;
       if (rc < 0) throw errorFromErrno(`detaching XDP from ${target.name}`, rc);
     }
