@@ -2,7 +2,8 @@
  * LBVS with class ids, two generations selected by fw_ctrl, one LPM trie per family for all
  * blocklists). Per packet: parse (firewall_parse.h), read the live generation once, then
  * malformed → config verdict; source in a blocklist → drop; six field lookups → class ids;
- * AND their bitmaps chunk by chunk, the lowest set bit is the first matching rule; none →
+ * AND their chunk summaries, then their bitmaps in the chunks left, lowest chunk first; the
+ * lowest set bit is the first matching rule; none →
  * default. Every verdict is counted in xdp_stats, every decision in a per-CPU counter of its
  * rule, blocklist or kind. */
 #include <linux/bpf.h>
@@ -103,18 +104,28 @@ static __always_inline int fw_take_token(__u32 slot, const struct fw_facts *f, c
 	return 1;
 }
 
+_Static_assert(FW_MAX_CHUNKS <= 32, "fw_class.chunks has one bit per chunk");
+
 struct fw_scan {
 	__u32 gen;
 	__u32 chunks;
+	__u32 todo; /* chunks still to scan: the AND of the six classes' summaries */
 	__u32 cls[6];
 	__u32 rule; /* result: first matching rule, or FW_MAX_RULES */
 };
 
-static long fw_scan_chunk(__u32 c, struct fw_scan *s)
+/* Scans the lowest chunk left in s->todo (chunks in rule order, so the first hit is the first
+ * matching rule). A chunk whose summary bits are all set may still AND to zero: go on. */
+static long fw_scan_chunk(__u32 i, struct fw_scan *s)
 {
 	struct fw_bitmap_chunk *p[6];
 	__u32 base = s->gen * FW_MAX_BITMAP_CHUNKS;
+	__u32 c;
 
+	if (!s->todo)
+		return 1;
+	c = fw_lowest_bit(s->todo);
+	s->todo &= s->todo - 1;
 	if (c >= s->chunks)
 		return 1;
 #pragma unroll
@@ -138,30 +149,33 @@ static long fw_scan_chunk(__u32 c, struct fw_scan *s)
 	return 0;
 }
 
-static __always_inline __u32 fw_lpm_class(void *map4, void *map6, const struct fw_facts *f, const __u8 *addr, __u32 gen, int *hit)
+/* LPM lookup of addr in the family's trie of generation gen; NULL when no prefix covers it. */
+static __always_inline void *fw_lpm_lookup(void *map4, void *map6, const struct fw_facts *f, const __u8 *addr, __u32 gen)
 {
-	__u32 *v;
-
 	if (f->family == 4) {
 		struct fw_lpm_v4 k = { .prefixlen = 64, .gen = gen };
 
 		__builtin_memcpy(k.addr, addr, 4);
-		v = bpf_map_lookup_elem(map4, &k);
+		return bpf_map_lookup_elem(map4, &k);
 	} else {
 		struct fw_lpm_v6 k = { .prefixlen = 160, .gen = gen };
 
 		__builtin_memcpy(k.addr, addr, 16);
-		v = bpf_map_lookup_elem(map6, &k);
+		return bpf_map_lookup_elem(map6, &k);
 	}
-	*hit = v != 0;
-	return v ? *v : 0;
 }
 
-static __always_inline __u32 fw_array_class(void *map, __u32 index)
+/* Adds one field's class to the scan (a missing entry is class 0 with an empty summary:
+ * nothing matches, as the interpreter models it). */
+static __always_inline void fw_add_class(struct fw_scan *s, int k, const struct fw_class *v)
 {
-	__u32 *v = bpf_map_lookup_elem(map, &index);
+	s->cls[k] = v ? v->id : 0;
+	s->todo &= v ? v->chunks : 0;
+}
 
-	return v ? *v : 0;
+static __always_inline const struct fw_class *fw_array_class(void *map, __u32 index)
+{
+	return bpf_map_lookup_elem(map, &index);
 }
 
 SEC("xdp")
@@ -174,7 +188,8 @@ int xdp_firewall(struct xdp_md *ctx)
 	struct fw_scan s = {};
 	__u64 bytes = ctx->data_end - ctx->data;
 	__u32 zero = 0, gen, slot;
-	int kind, hit;
+	__u32 *list;
+	int kind;
 
 	kind = fw_parse(ctx, &f);
 	ctrl = bpf_map_lookup_elem(&fw_ctrl, &zero);
@@ -192,26 +207,27 @@ int xdp_firewall(struct xdp_md *ctx)
 	}
 
 	/* Blocklists: longest source prefix of any list. */
-	{
-		__u32 list = fw_lpm_class(&fw_block_v4, &fw_block_v6, &f, f.src, gen, &hit);
+	list = fw_lpm_lookup(&fw_block_v4, &fw_block_v6, &f, f.src, gen);
+	if (list) {
+		__u32 l = *list;
 
-		if (hit) {
-			if (list < FW_MAX_BLOCKLISTS)
-				fw_bump(&fw_list_stats, gen * FW_MAX_BLOCKLISTS + list, bytes);
-			return fw_finish(ctx, FW_KIND_BLOCKLIST, list, 1, 0, gen);
-		}
+		if (l < FW_MAX_BLOCKLISTS)
+			fw_bump(&fw_list_stats, gen * FW_MAX_BLOCKLISTS + l, bytes);
+		return fw_finish(ctx, FW_KIND_BLOCKLIST, l, 1, 0, gen);
 	}
 
 	s.gen = gen;
 	s.chunks = cfg->chunks;
 	s.rule = FW_MAX_RULES;
-	s.cls[0] = fw_lpm_class(&fw_src_v4, &fw_src_v6, &f, f.src, gen, &hit);
-	s.cls[1] = fw_lpm_class(&fw_dst_v4, &fw_dst_v6, &f, f.dst, gen, &hit);
-	s.cls[2] = fw_array_class(&fw_proto, gen * FW_PROTO_SLOTS + f.proto);
-	s.cls[3] = fw_array_class(&fw_sport, gen * FW_PORT_SLOTS + (f.has_ports ? f.sport : FW_PORT_NONE));
-	s.cls[4] = fw_array_class(&fw_dport, gen * FW_PORT_SLOTS + (f.has_ports ? f.dport : FW_PORT_NONE));
-	s.cls[5] = fw_array_class(&fw_flags, gen * FW_FLAG_SLOTS + (f.has_flags ? f.tcp_flags : FW_FLAGS_NONE));
-	bpf_loop(FW_MAX_CHUNKS, fw_scan_chunk, &s, 0);
+	s.todo = ~0U;
+	fw_add_class(&s, 0, fw_lpm_lookup(&fw_src_v4, &fw_src_v6, &f, f.src, gen));
+	fw_add_class(&s, 1, fw_lpm_lookup(&fw_dst_v4, &fw_dst_v6, &f, f.dst, gen));
+	fw_add_class(&s, 2, fw_array_class(&fw_proto, gen * FW_PROTO_SLOTS + f.proto));
+	fw_add_class(&s, 3, fw_array_class(&fw_sport, gen * FW_PORT_SLOTS + (f.has_ports ? f.sport : FW_PORT_NONE)));
+	fw_add_class(&s, 4, fw_array_class(&fw_dport, gen * FW_PORT_SLOTS + (f.has_ports ? f.dport : FW_PORT_NONE)));
+	fw_add_class(&s, 5, fw_array_class(&fw_flags, gen * FW_FLAG_SLOTS + (f.has_flags ? f.tcp_flags : FW_FLAGS_NONE)));
+	if (s.todo)
+		bpf_loop(FW_MAX_CHUNKS, fw_scan_chunk, &s, 0);
 
 	if (s.rule >= FW_MAX_RULES) {
 		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_DEFAULT, bytes);

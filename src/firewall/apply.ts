@@ -15,6 +15,7 @@ import type { BpfMap } from '../bpf/map.js';
 import { possibleCpuCount } from '../bpf/map.js';
 import { InvalidArgumentError } from '../bpf/errors.js';
 import { u32 as u32Codec } from '../bpf/codecs.js';
+import { fwClassCodec } from './layout.js';
 import { encodeGeneration, flipWrite, FLAG_SLOTS, FW_MAPS, MAX_RULES, PORT_SLOTS, PROTO_SLOTS, u32, type CompiledPolicy, type MapEntry } from './compile.js';
 
 /** Limits of the data plane beyond compile.ts's (bpf/include/xdpkit/firewall_consts.h). */
@@ -118,8 +119,8 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   const writes = encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none }, gen);
   let written = 0;
   for (const [name, table, slots] of arrays) {
-    const entries: [number, number][] = Array.from(table, (cls, i) => [gen * slots + i, cls]);
-    maps(name).withCodecs(u32Codec, u32Codec).setMany(entries);
+    const entries: [number, { id: number; chunks: number }][] = Array.from(table, (id, i) => [gen * slots + i, { id, chunks: compiled.summaries[id]! }]);
+    maps(name).withCodecs(u32Codec, fwClassCodec).setMany(entries);
     written += entries.length;
     options.onProgress?.({ map: name, done: entries.length, total: entries.length });
   }

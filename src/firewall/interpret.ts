@@ -21,6 +21,7 @@ import {
   type CompiledPolicy,
 } from './compile.js';
 import { maskBytes } from './cidr.js';
+import { fwClassCodec } from './layout.js';
 import { packetFacts, type PacketFacts } from './reference.js';
 
 const LPM_MAPS: ReadonlySet<string> = new Set([
@@ -81,13 +82,18 @@ export class FirewallMapState {
   }
 
   /** Longest-prefix match as BPF_MAP_TYPE_LPM_TRIE does it, on the generation-prefixed key. */
-  lpmLookup(name: string, gen: number, addr: Uint8Array): number | undefined {
+  lpmValue(name: string, gen: number, addr: Uint8Array): Buffer | undefined {
     const m = this.map(name);
     for (let len = addr.length * 8; len >= 0; len--) {
       const v = m.get(lpmKey(gen, maskBytes(addr, len), len).toString('hex'));
-      if (v) return v.readUInt32LE(0);
+      if (v) return v;
     }
     return undefined;
+  }
+
+  /** The u32 value of the longest matching prefix (the blocklist tries). */
+  lpmLookup(name: string, gen: number, addr: Uint8Array): number | undefined {
+    return this.lpmValue(name, gen, addr)?.readUInt32LE(0);
   }
 
   arrayLookup(name: string, index: number): Buffer | undefined {
@@ -109,17 +115,20 @@ export class FirewallMapState {
     const v6 = f.family === 6;
     const bl = this.lpmLookup(v6 ? FW_MAPS.blockV6 : FW_MAPS.blockV4, gen, f.src);
     if (bl !== undefined) return { verdict: 'drop', kind: 'blocklist', blocklist: bl };
-    const cls = (b: Buffer | undefined) => (b ? b.readUInt32LE(0) : 0);
-    const classes = [
-      this.lpmLookup(v6 ? FW_MAPS.srcV6 : FW_MAPS.srcV4, gen, f.src) ?? 0,
-      this.lpmLookup(v6 ? FW_MAPS.dstV6 : FW_MAPS.dstV4, gen, f.dst) ?? 0,
-      cls(this.arrayLookup(FW_MAPS.proto, gen * PROTO_SLOTS + f.proto)),
-      cls(this.arrayLookup(FW_MAPS.sport, gen * PORT_SLOTS + (f.srcPort ?? PORT_NONE))),
-      cls(this.arrayLookup(FW_MAPS.dport, gen * PORT_SLOTS + (f.dstPort ?? PORT_NONE))),
-      cls(this.arrayLookup(FW_MAPS.flags, gen * FLAG_SLOTS + (f.tcpFlags ?? FLAGS_NONE))),
-    ];
+    // A field's class and chunk summary (struct fw_class); a missing entry matches nothing.
+    const lpm = (name: string, addr: Uint8Array) => this.lpmValue(name, gen, addr);
+    const fields = [
+      lpm(v6 ? FW_MAPS.srcV6 : FW_MAPS.srcV4, f.src),
+      lpm(v6 ? FW_MAPS.dstV6 : FW_MAPS.dstV4, f.dst),
+      this.arrayLookup(FW_MAPS.proto, gen * PROTO_SLOTS + f.proto),
+      this.arrayLookup(FW_MAPS.sport, gen * PORT_SLOTS + (f.srcPort ?? PORT_NONE)),
+      this.arrayLookup(FW_MAPS.dport, gen * PORT_SLOTS + (f.dstPort ?? PORT_NONE)),
+      this.arrayLookup(FW_MAPS.flags, gen * FLAG_SLOTS + (f.tcpFlags ?? FLAGS_NONE)),
+    ].map((b) => (b ? fwClassCodec.decode(b, 0) : { id: 0, chunks: 0 }));
+    const todo = fields.reduce((acc, c) => acc & c.chunks, 0xffffffff);
     for (let c = 0; c < chunks; c++) {
-      const parts = classes.map((k) => this.arrayLookup(FW_MAPS.bitmap, gen * MAX_BITMAP_CHUNKS + k * chunks + c));
+      if (((todo >>> c) & 1) === 0) continue;
+      const parts = fields.map((k) => this.arrayLookup(FW_MAPS.bitmap, gen * MAX_BITMAP_CHUNKS + k.id * chunks + c));
       if (parts.some((p) => p === undefined)) return { verdict: verdictOf(cfg[8]!), kind: 'default' };
       for (let w = 0; w < CHUNK_WORDS; w++) {
         let word = 0xffffffffffffffffn;

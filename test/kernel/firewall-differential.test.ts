@@ -90,4 +90,17 @@ describe('firewall data plane (BPF_PROG_TEST_RUN) vs the reference evaluator', (
     assert.deepEqual(kernelComparable(fw.run(Buffer.from(frame(5000)))), { verdict: 'pass', kind: 'rule', index: 1200, rateLimited: false });
     assert.deepEqual(kernelComparable(fw.run(Buffer.from(frame(1)))), { verdict: 'drop', kind: 'rule', index: 0, rateLimited: false });
   });
+
+  it('scans past chunks whose summaries overlap but whose rules do not (1,201 interleaved rules)', () => {
+    // Even rules: 198.18/16 → port 53; odd rules: 198.19/16 → port 80. A packet from 198.18 to
+    // port 80 has both classes in every chunk, yet no rule before 1200 matches it.
+    const rules: unknown[] = Array.from({ length: 1200 }, (_, i) => ({ action: 'drop', proto: 'udp', src: [i % 2 ? '198.19.0.0/16' : '198.18.0.0/16'], dstPorts: [i % 2 ? 80 : 53] }));
+    rules.push({ action: 'pass', proto: 'udp', src: ['198.18.0.0/16'], dstPorts: [80] });
+    fw.apply(compilePolicy(policyFromObject({ apiVersion: 'xdpkit/v1', kind: 'FirewallPolicy', default: 'drop', rules })));
+    const frame = (src: string, dport: number) =>
+      Buffer.from(buildPacket([{ type: 'eth' }, { type: 'ipv4', src, dst: '198.18.0.2' }, { type: 'udp', srcPort: 9, dstPort: dport }]));
+    assert.deepEqual(kernelComparable(fw.run(frame('198.18.0.1', 80))), { verdict: 'pass', kind: 'rule', index: 1200, rateLimited: false });
+    assert.deepEqual(kernelComparable(fw.run(frame('198.19.0.1', 80))), { verdict: 'drop', kind: 'rule', index: 1, rateLimited: false });
+    assert.deepEqual(kernelComparable(fw.run(frame('198.19.0.1', 53))), { verdict: 'drop', kind: 'default' });
+  });
 });

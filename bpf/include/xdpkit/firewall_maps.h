@@ -25,27 +25,27 @@
 		__type(value, value_type);                \
 	} name SEC(".maps")
 
-#define FW_LPM(name, entries, key_type)                  \
+#define FW_LPM(name, entries, key_type, value_type)      \
 	struct {                                          \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);      \
 		__uint(max_entries, entries);             \
 		__uint(map_flags, BPF_F_NO_PREALLOC);     \
 		__type(key, key_type);                    \
-		__type(value, __u32);                     \
+		__type(value, value_type);                \
 	} name SEC(".maps")
 
 FW_ARRAY(fw_ctrl, 1, struct fw_ctrl);
 FW_ARRAY(fw_config, 2, struct fw_config);
-FW_LPM(fw_block_v4, FW_BLOCK_ENTRIES, struct fw_lpm_v4);
-FW_LPM(fw_block_v6, FW_BLOCK_ENTRIES, struct fw_lpm_v6);
-FW_LPM(fw_src_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4);
-FW_LPM(fw_src_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6);
-FW_LPM(fw_dst_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4);
-FW_LPM(fw_dst_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6);
-FW_ARRAY(fw_proto, 2 * FW_PROTO_SLOTS, __u32);
-FW_ARRAY(fw_sport, 2 * FW_PORT_SLOTS, __u32);
-FW_ARRAY(fw_dport, 2 * FW_PORT_SLOTS, __u32);
-FW_ARRAY(fw_flags, 2 * FW_FLAG_SLOTS, __u32);
+FW_LPM(fw_block_v4, FW_BLOCK_ENTRIES, struct fw_lpm_v4, __u32);
+FW_LPM(fw_block_v6, FW_BLOCK_ENTRIES, struct fw_lpm_v6, __u32);
+FW_LPM(fw_src_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4, struct fw_class);
+FW_LPM(fw_src_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6, struct fw_class);
+FW_LPM(fw_dst_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4, struct fw_class);
+FW_LPM(fw_dst_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6, struct fw_class);
+FW_ARRAY(fw_proto, 2 * FW_PROTO_SLOTS, struct fw_class);
+FW_ARRAY(fw_sport, 2 * FW_PORT_SLOTS, struct fw_class);
+FW_ARRAY(fw_dport, 2 * FW_PORT_SLOTS, struct fw_class);
+FW_ARRAY(fw_flags, 2 * FW_FLAG_SLOTS, struct fw_class);
 FW_ARRAY(fw_bitmap, 2 * FW_MAX_BITMAP_CHUNKS, struct fw_bitmap_chunk);
 FW_ARRAY(fw_rules, 2 * FW_MAX_RULES, struct fw_rule);
 

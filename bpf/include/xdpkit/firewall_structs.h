@@ -32,6 +32,15 @@ struct fw_lpm_v6 {
 	__u8 addr[16];
 };
 
+/* What a field lookup (src/dst tries, proto/sport/dport/flags arrays) returns: the class id
+ * and a summary of its bitmap, bit c set when the class allows some rule of chunk c. The
+ * program ANDs the six summaries and scans only the chunks left, so a packet that falls
+ * through usually scans none (cost flat in the rule count). */
+struct fw_class {
+	__u32 id;
+	__u32 chunks;
+};
+
 struct fw_bitmap_chunk {
 	__u64 words[8];
 };

@@ -1,0 +1,15 @@
+/**
+ * The firewall's C structs (bpf/include/xdpkit/firewall_structs.h) as TypeScript codecs: the
+ * one TS definition of each byte layout. compile.ts encodes with them, instance.ts and
+ * live.ts decode with them, and test/kernel/firewall-layout.test.ts checks every size and
+ * offset against the BTF of build/bpf/firewall.o.
+ */
+import { array, struct, u32, u64, u8 } from '../bpf/codecs.js';
+
+export const fwClassCodec = struct({ id: u32, chunks: u32 });
+export const fwConfigCodec = struct({ rule_count: u32, chunks: u32, default_verdict: u8, malformed_verdict: u8, pad: array(u8, 2) });
+export const fwRuleCodec = struct({ action: u8, pad: array(u8, 3), pps: u32, burst: u32 });
+export const fwCounterCodec = struct({ packets: u64, bytes: u64 });
+export const fwRateStateCodec = struct({ nanotokens: u64, last_ns: u64 });
+export const fwDecisionCodec = struct({ seq: u32, index: u32, kind: u8, verdict: u8, rate_limited: u8, gen: u8 });
+
