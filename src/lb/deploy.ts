@@ -9,9 +9,10 @@
  *
  * The image that is live is kept in /run/xdpkit/<key>.lb.json (without its ring slices, which
  * the next compile does not need): the next compile takes its ids, cookies and generation.
- * Backends without a MAC get one from the neighbour table.
+ * Backends without a MAC get one from the neighbour table. Every change holds the load
+ * balancer's lock (lock.ts), so the CLI and the health checker never flip over each other.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { attachXdp, closeLinkFd, detachXdp, interfacePinDir, pinObject, unpinPath, type XdpModeRequest } from '../bpf/index.js';
 import { BpfMap } from '../bpf/map.js';
@@ -20,10 +21,11 @@ import { NotFoundError, InvalidArgumentError } from '../bpf/errors.js';
 import { packageRoot } from '../programs/catalogue.js';
 import { interfaceKey } from '../programs/interface-key.js';
 import { RECORD_DIR, writeRecord } from '../programs/records.js';
-import { resolveTarget } from '../programs/target.js';
+import { allTargets, resolveTarget } from '../programs/target.js';
 import { applyImage, LB_OBJECT_MAPS } from './apply.js';
 import { compileLoadBalancer, type LbImage } from './compile.js';
-import type { LbAddress, LoadBalancer } from './model.js';
+import { backendRef, formatServiceKey, isPrime, MAX_TABLE_SIZE, type LbAddress, type LoadBalancer } from './model.js';
+import { withLbLock } from './lock.js';
 import { neighbourMacs } from './neighbours.js';
 import { parseAddress } from './schema.js';
 
@@ -44,6 +46,8 @@ export interface LbState {
   image: LbImage;
   /** The model it came from (for `lb service list`). */
   model: LoadBalancer;
+  /** Backends the health checker took out, as backendRef(service, address). */
+  down?: string[];
   appliedAt: string;
 }
 
@@ -53,6 +57,10 @@ export interface LbApplyRequest {
   mode: XdpModeRequest;
   source?: { v4?: string; v6?: string };
   conntrack?: number;
+  /** Ring slots per generation to reserve on the first apply (room for services added later). */
+  ringSlots?: number;
+  /** Backends down by health checks; default: those the live state has, if still configured. */
+  down?: string[];
   force?: boolean;
 }
 
@@ -81,9 +89,9 @@ export function readLbState(key: string): LbState | undefined {
 export function writeLbState(state: LbState): void {
   mkdirSync(RECORD_DIR, { recursive: true });
   const path = lbStatePath(state.key);
+  // Write then rename, so a reader (lb service list, the health checker) never sees half a state.
   writeFileSync(`${path}.tmp`, JSON.stringify({ ...state, image: { ...state.image, ring: [] } }));
-  writeFileSync(path, readFileSync(`${path}.tmp`));
-  rmSync(`${path}.tmp`);
+  renameSync(`${path}.tmp`, path);
 }
 
 export function removeLbState(key: string): void {
@@ -98,6 +106,21 @@ export function lbStateOf(ifname: string): LbState {
     throw new NotFoundError(`no load balancer on ${ifname}`, { hint: `xdpkit lb apply -f lb.yaml --iface ${ifname}` });
   }
   return state;
+}
+
+/**
+ * The interface of the load balancer a command means: the one given, or, when none is, the only
+ * load balancer of this network namespace.
+ */
+export function lbInterface(ifname: string | undefined): string {
+  if (ifname !== undefined) return ifname;
+  const found = allTargets().filter((t) => {
+    const state = readLbState(interfaceKey(t.name));
+    return state !== undefined && existsSync(`${state.pinDir}/maps/lb_control`);
+  });
+  if (found.length === 1) return found[0]!.name;
+  if (found.length === 0) throw new NotFoundError('no load balancer in this network namespace', { hint: 'xdpkit lb apply -f lb.yaml --iface IFACE' });
+  throw new InvalidArgumentError(`load balancers on ${found.map((t) => t.name).join(', ')}`, { hint: 'say which one with --iface' });
 }
 
 /** Pinned maps of the load balancer on an interface (caller closes them). */
@@ -135,13 +158,41 @@ export function sourcesFrom(values: string[]): { v4?: string; v6?: string } {
   return out;
 }
 
+/** Loads the load balancer, or flips the live one to `request.model`, holding its lock. */
 export function applyLoadBalancer(request: LbApplyRequest): LbApplyOutcome {
+  const key = interfaceKey(resolveTarget(request.ifname).name);
+  return withLbLock(key, `applying the load balancer on ${request.ifname}`, () => applyUnlocked(request));
+}
+
+/**
+ * A read-modify-write of the live load balancer under its lock (CLI edits, health changes):
+ * `change` gets the live state and returns the next model (and down set); that is compiled and
+ * flipped in one generation. Whatever `change` or the apply throws leaves the live state as it was.
+ */
+export function updateLoadBalancer(ifname: string, what: string, change: (state: LbState) => { model: LoadBalancer; down?: string[] }): LbApplyOutcome {
+  const key = interfaceKey(resolveTarget(ifname).name);
+  return withLbLock(key, what, () => {
+    const state = lbStateOf(ifname);
+    const next = change(state);
+    return applyUnlocked({ ifname, model: next.model, mode: 'auto', ...(next.down && { down: next.down }) });
+  });
+}
+
+/** The largest prime ≤ n (for "this size would fit" hints), or undefined below 3. */
+function largestPrimeAtMost(n: number): number | undefined {
+  for (let p = Math.min(n, MAX_TABLE_SIZE); p >= 3; p--) if (isPrime(p)) return p;
+  return undefined;
+}
+
+function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
   const target = resolveTarget(request.ifname);
   const key = interfaceKey(target.name);
   const pinDir = interfacePinDir(key);
   const previous = readLbState(key);
   const live = previous !== undefined && existsSync(`${pinDir}/maps/lb_control`);
   const source = { ...(live ? previous.source : {}), ...request.source };
+  const configured = new Set(request.model.services.flatMap((s) => s.backends.map((b) => backendRef(s, b.address))));
+  const down = (request.down ?? (live ? previous.down ?? [] : [])).filter((ref) => configured.has(ref));
 
   const missing = request.model.services.flatMap((s) => s.backends.filter((b) => b.mac === undefined).map((b) => b.address));
   const learned: Record<string, string> = {};
@@ -161,25 +212,35 @@ export function applyLoadBalancer(request: LbApplyRequest): LbApplyOutcome {
 
   if (live) {
     if (need > previous.ringPerGen) {
-      throw new InvalidArgumentError(`the services need ${need} ring slots per generation; the load balancer on ${target.name} was sized for ${previous.ringPerGen}`, {
-        hint: `use smaller tableSize values, or reload it bigger: xdpkit prog unload ${target.name}, then lb apply again (established flows lose their conntrack entries)`,
-      });
+      const biggest = request.model.services.reduce((a, s) => (s.tableSize > a.tableSize ? s : a));
+      const fits = largestPrimeAtMost(previous.ringPerGen - (need - biggest.tableSize));
+      throw new InvalidArgumentError(
+        `the services' Maglev tables need ${need} slots; the load balancer on ${target.name} has room for ${previous.ringPerGen} (sized by its first lb apply)`,
+        {
+          hint:
+            (fits !== undefined ? `give ${biggest.name} (${formatServiceKey(biggest)}) a smaller prime table size such as ${fits}, ` : 'use smaller prime table sizes, ') +
+            `or make room: xdpkit prog unload ${target.name}, then lb apply --ring-slots N (established flows lose their conntrack entries)`,
+        },
+      );
     }
-    const image = compileLoadBalancer(request.model, { previous: previous.image, ringPerGen: previous.ringPerGen, source: sourceAddresses(source), ...(macs && { macs }) });
+    const image = compileLoadBalancer(request.model, { previous: previous.image, ringPerGen: previous.ringPerGen, source: sourceAddresses(source), down: new Set(down), ...(macs && { macs }) });
     const maps = openLbMaps(previous);
     try {
       applyImage(maps, image);
     } finally {
       maps.close();
     }
-    const state: LbState = { ...previous, source, image, model: request.model, appliedAt: new Date().toISOString() };
+    const state: LbState = { ...previous, source, image, model: request.model, down, appliedAt: new Date().toISOString() };
     writeLbState(state);
     return { state, attached: false, learned };
   }
 
-  const ringPerGen = Math.max(MIN_RING, pow2AtLeast(2 * need));
+  if (request.ringSlots !== undefined && request.ringSlots < need) {
+    throw new InvalidArgumentError(`--ring-slots ${request.ringSlots} cannot hold the services' Maglev tables (${need} slots)`, { hint: `give at least ${need}, or leave --ring-slots out` });
+  }
+  const ringPerGen = Math.max(MIN_RING, pow2AtLeast(request.ringSlots ?? 2 * need));
   const conntrack = request.conntrack ?? DEFAULT_CONNTRACK;
-  const image = compileLoadBalancer(request.model, { ringPerGen, source: sourceAddresses(source), ...(macs && { macs }) });
+  const image = compileLoadBalancer(request.model, { ringPerGen, source: sourceAddresses(source), down: new Set(down), ...(macs && { macs }) });
   const object = BpfObject.open(lbObjectPath());
   try {
     object.setMaxEntries('lb_ring', 2 * ringPerGen);
@@ -218,8 +279,10 @@ export function applyLoadBalancer(request: LbApplyRequest): LbApplyOutcome {
         pinnedMaps,
         constants: {},
         loadedAt: new Date().toISOString(),
+        feature: 'lb',
+        stateFiles: [lbStatePath(key)],
       });
-      const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, appliedAt: new Date().toISOString() };
+      const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, down, appliedAt: new Date().toISOString() };
       writeLbState(state);
       return { state, attached: true, mode: attach.mode, learned };
     } catch (error) {

@@ -12,6 +12,25 @@ export type LbMode = 'dsr-l2' | 'ipip';
  *  (for protocols that change ports between connections of one session). */
 export type LbHashMode = '5-tuple' | 'addresses';
 export type BackendState = 'active' | 'draining';
+/** tcp: a TCP connect to the backend; http: GET path, healthy on a 2xx or 3xx answer. */
+export type HealthCheckType = 'tcp' | 'http';
+
+/**
+ * Health check of a service's backends, run by `xdpkit lb health` from the load balancer's
+ * namespace toward each backend's own address. A backend goes down after `fall` failed checks in
+ * a row and comes back after `rise` good ones (HAProxy's defaults: 2 s, rise 2, fall 3).
+ */
+export interface HealthCheck {
+  type: HealthCheckType;
+  /** Backend port to check; the service's port unless given. */
+  port: number;
+  /** http only: the path to GET. */
+  path?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+}
 
 export const PROTO_NUMBERS: Readonly<Record<LbProto, number>> = { tcp: 6, udp: 17 };
 export const DEFAULT_TABLE_SIZE = 65537;
@@ -48,6 +67,7 @@ export interface LbService {
   /** Maglev lookup table size, a prime. */
   tableSize: number;
   backends: LbBackend[];
+  healthCheck?: HealthCheck;
 }
 
 export interface LoadBalancer {
@@ -59,6 +79,9 @@ export function formatServiceKey(s: Pick<LbService, 'vip' | 'port' | 'proto'>): 
   const host = s.vip.family === 6 ? `[${s.vip.address}]` : s.vip.address;
   return s.port === 0 ? `${host}/${s.proto}` : `${host}:${s.port}/${s.proto}`;
 }
+
+/** How compile options and the live state name one backend of one service. */
+export const backendRef = (service: Pick<LbService, 'name'>, address: string): string => `${service.name}|${address}`;
 
 export function isPrime(n: number): boolean {
   if (!Number.isInteger(n) || n < 2) return false;

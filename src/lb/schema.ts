@@ -15,6 +15,8 @@
  *       backends:
  *         - { address: 198.18.1.1, weight: 2, mac: "02:00:00:00:01:01" }
  *         - { address: 198.18.1.2, state: draining }
+ *       healthCheck:                    # optional: run by `xdpkit lb health IF`
+ *         { type: http, port: 80, path: /healthz, interval: 2s, timeout: 1s, rise: 2, fall: 3 }
  *
  * Semantics decided here: weight defaults to 1 (0 = no new flows), state to active; a VIP:port/
  * proto appears once; a backend address appears once per service; the table size is a prime of
@@ -34,6 +36,7 @@ import {
   formatServiceKey,
   isPrime,
   nearestPrimes,
+  type HealthCheck,
   type LbAddress,
   type LbProto,
   type LoadBalancer,
@@ -126,11 +129,49 @@ export function checkTableSize(n: number): number {
   return n;
 }
 
+/** `2s`, `500ms`, `1.5s` or a number of seconds → milliseconds. */
+export function parseDuration(value: string | number): number {
+  const m = typeof value === 'number' ? [String(value), String(value), 's'] : /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(value);
+  if (!m) throw new Error(`"${value}" is not a duration; write e.g. 2s or 500ms`);
+  const ms = Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : 1000));
+  if (!Number.isFinite(ms) || ms < 10 || ms > 3_600_000) throw new Error(`${value} is outside 10ms..3600s; write e.g. 2s or 500ms`);
+  return ms;
+}
+
+export const HEALTH_DEFAULTS = { intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 } as const;
+
 // ---- zod schema ----
 
 const modeSchema = z.enum(['dsr-l2', 'ipip'], { error: requiredOr('must be dsr-l2 or ipip') });
 const hashSchema = z.enum(['5-tuple', 'addresses'], { error: requiredOr('must be 5-tuple or addresses') });
 const tableSizeSchema = z.number({ error: requiredOr(`must be a prime number such as ${DEFAULT_TABLE_SIZE}`) }).transform(fromParser(checkTableSize));
+
+const durationSchema = z.union([z.string(), z.number()], { error: requiredOr('must be a duration such as 2s or 500ms') }).transform(fromParser(parseDuration));
+const thresholdSchema = z
+  .number({ error: requiredOr('must be a number of checks in a row, 1..100') })
+  .int({ error: 'must be a whole number of checks, 1..100' })
+  .min(1, { error: 'must be 1..100 checks in a row' })
+  .max(100, { error: 'must be 1..100 checks in a row' });
+
+const healthCheckSchema = z
+  .strictObject(
+    {
+      type: z.enum(['tcp', 'http'], { error: requiredOr('must be tcp (connect) or http (GET, healthy on 2xx/3xx)') }),
+      port: z.number({ error: requiredOr('must be a port 1..65535') }).int({ error: 'must be a port 1..65535' }).min(1, { error: 'must be a port 1..65535' }).max(65535, { error: 'must be a port 1..65535' }).optional(),
+      path: z.string({ error: requiredOr('must be a path such as /healthz') }).regex(/^\/\S*$/, { error: 'must start with / and hold no spaces, e.g. /healthz' }).optional(),
+      interval: durationSchema.optional(),
+      timeout: durationSchema.optional(),
+      rise: thresholdSchema.default(HEALTH_DEFAULTS.rise),
+      fall: thresholdSchema.default(HEALTH_DEFAULTS.fall),
+    },
+    { error: requiredOr('must be a health check: { type: tcp|http, port, path, interval, timeout, rise, fall }') },
+  )
+  .superRefine((h, ctx) => {
+    if (h.type === 'tcp' && h.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'a tcp check only connects; remove path, or use type: http' });
+    const interval = h.interval ?? HEALTH_DEFAULTS.intervalMs;
+    const timeout = h.timeout ?? Math.min(HEALTH_DEFAULTS.timeoutMs, interval);
+    if (timeout > interval) ctx.addIssue({ code: 'custom', path: ['timeout'], message: `${timeout} ms is longer than the interval (${interval} ms); a check must end before the next starts: make timeout ≤ interval` });
+  });
 
 const backendSchema = z.strictObject(
   {
@@ -155,8 +196,9 @@ const serviceSchema = z.strictObject(
     hash: hashSchema.optional(),
     tableSize: tableSizeSchema.optional(),
     backends: z.array(backendSchema, { error: requiredOr('must be a list of backends: [{ address: 198.18.1.1 }]') }).default([]),
+    healthCheck: healthCheckSchema.optional(),
   },
-  { error: requiredOr('must be a service: { name, vip, mode, hash, tableSize, backends }') },
+  { error: requiredOr('must be a service: { name, vip, mode, hash, tableSize, backends, healthCheck }') },
 );
 
 export const lbDocumentSchema = z
@@ -193,6 +235,9 @@ export const lbDocumentSchema = z
         if (prev !== undefined) issue(['services', i, 'backends', j, 'address'], `${b.address.address} is already backends[${prev}]; list each backend once (use weight for a bigger share)`);
         else addrs.set(b.address.address, j);
       });
+      if (s.healthCheck && s.healthCheck.port === undefined && s.vip.port === 0) {
+        issue(['services', i, 'healthCheck', 'port'], `is required: ${key} takes every port, so say which one to check, e.g. port: 80`);
+      }
       const size = s.tableSize ?? doc.defaults.tableSize;
       if (s.backends.length > size) {
         issue(['services', i, 'tableSize'], `${size} slots cannot hold ${s.backends.length} backends; use a prime ≥ ${100 * s.backends.length} (100× the backends)`);
@@ -202,7 +247,7 @@ export const lbDocumentSchema = z
 
 export type LbDocument = z.output<typeof lbDocumentSchema>;
 
-const KNOWN_FIELDS = ['apiVersion', 'kind', 'defaults', 'services', 'name', 'vip', 'mode', 'hash', 'tableSize', 'backends', 'address', 'weight', 'state', 'mac'];
+const KNOWN_FIELDS = ['apiVersion', 'kind', 'defaults', 'services', 'name', 'vip', 'mode', 'hash', 'tableSize', 'backends', 'address', 'weight', 'state', 'mac', 'healthCheck', 'type', 'port', 'path', 'interval', 'timeout', 'rise', 'fall'];
 
 export function issuesFromZod(error: z.ZodError): LbIssue[] {
   return issuesFromDocument(error, KNOWN_FIELDS);
@@ -230,8 +275,42 @@ export function loadBalancerFromObject(value: unknown, source = 'load balancer')
         state: b.state,
         ...(b.mac !== undefined && { mac: b.mac }),
       })),
+      ...(s.healthCheck && { healthCheck: healthCheckOf(s.healthCheck, s.vip.port) }),
     })),
   };
+}
+
+type HealthCheckInput = z.output<typeof healthCheckSchema>;
+
+function healthCheckOf(h: HealthCheckInput, servicePort: number): HealthCheck {
+  const intervalMs = h.interval ?? HEALTH_DEFAULTS.intervalMs;
+  return {
+    type: h.type,
+    port: h.port ?? servicePort,
+    ...(h.type === 'http' && { path: h.path ?? '/' }),
+    intervalMs,
+    timeoutMs: h.timeout ?? Math.min(HEALTH_DEFAULTS.timeoutMs, intervalMs),
+    rise: h.rise,
+    fall: h.fall,
+  };
+}
+
+/**
+ * A health check given on the command line (`--health-check http:8080/healthz`): TYPE[:PORT][/PATH],
+ * with the document's defaults for the rest, checked by the same schema.
+ */
+export function parseHealthCheckSpec(text: string, servicePort: number): HealthCheck {
+  const m = /^(\w+)(?::(\d+))?(\/\S*)?$/.exec(text.trim());
+  const example = 'write TYPE[:PORT][/PATH], e.g. tcp, tcp:8080 or http:80/healthz';
+  if (!m) throw new InvalidArgumentError(`--health-check "${text}" is not TYPE[:PORT][/PATH]`, { hint: example });
+  const parsed = healthCheckSchema.safeParse({ type: m[1], ...(m[2] !== undefined && { port: Number(m[2]) }), ...(m[3] !== undefined && { path: m[3] }) });
+  if (!parsed.success) {
+    const problems = issuesFromZod(parsed.error).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
+    throw new InvalidArgumentError(`--health-check "${text}": ${problems.join('; ')}`, { hint: example });
+  }
+  const check = healthCheckOf(parsed.data, servicePort);
+  if (check.port === 0) throw new InvalidArgumentError(`--health-check "${text}" has no port, and the service takes every port`, { hint: 'give the port to check, e.g. tcp:80' });
+  return check;
 }
 
 /** Parses YAML or JSON text. */

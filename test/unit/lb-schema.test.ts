@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LbConfigError, parseLoadBalancerText, parseVip } from '../../src/lb/schema.js';
+import { LbConfigError, parseDuration, parseHealthCheckSpec, parseLoadBalancerText, parseVip } from '../../src/lb/schema.js';
 
 const doc = (services: string) => `apiVersion: xdpkit/v1\nkind: LoadBalancer\nservices:\n${services}`;
 
@@ -100,5 +100,66 @@ describe('LoadBalancer schema', () => {
   it('says what kind is expected', () => {
     assert.match(issues('apiVersion: xdpkit/v1\nkind: FirewallPolicy\n').join('\n'), /^kind: must be LoadBalancer/);
     assert.match(issues('services: [').join('\n'), /not valid YAML/);
+  });
+
+  it('health checks: defaults, durations, the service port', () => {
+    const lb = parseLoadBalancerText(
+      doc(`  - vip: 198.18.0.10:80/tcp
+    healthCheck: { type: tcp }
+  - vip: 198.18.0.11/tcp
+    healthCheck: { type: http, port: 8080, path: /healthz, interval: 500ms, timeout: 0.2, rise: 1, fall: 5 }
+  - vip: 198.18.0.12:443/tcp
+    healthCheck: { type: http, interval: 300ms }
+`),
+    );
+    assert.deepEqual(lb.services[0]!.healthCheck, { type: 'tcp', port: 80, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 });
+    assert.deepEqual(lb.services[1]!.healthCheck, { type: 'http', port: 8080, path: '/healthz', intervalMs: 500, timeoutMs: 200, rise: 1, fall: 5 });
+    assert.deepEqual(lb.services[2]!.healthCheck, { type: 'http', port: 443, path: '/', intervalMs: 300, timeoutMs: 300, rise: 2, fall: 3 });
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration(2), 2000);
+    assert.throws(() => parseDuration('2 minutes'), /not a duration; write e\.g\. 2s or 500ms/);
+  });
+
+  it('health checks: every mistake names the field and the fix', () => {
+    const got = issues(
+      doc(`  - vip: 198.18.0.10/tcp
+    healthCheck: { type: ping }
+  - vip: 198.18.0.11:80/tcp
+    healthCheck: { type: tcp, path: /x, rise: 0, fall: 1000, intervall: 2s }
+  - vip: 198.18.0.12:80/tcp
+    healthCheck: { type: http, path: healthz, interval: 1s, timeout: 3s, port: 70000 }
+  - vip: 198.18.0.14:80/tcp
+    healthCheck: { type: tcp, interval: fast }
+`),
+    );
+    const want = [
+      /^services\[0\]\.healthCheck\.type: must be tcp \(connect\) or http/,
+      /^services\[1\]\.healthCheck\.rise: must be 1\.\.100/,
+      /^services\[1\]\.healthCheck\.fall: must be 1\.\.100/,
+      /^services\[1\]\.healthCheck\.intervall: unknown field "intervall"; did you mean "interval"\?/,
+      /^services\[2\]\.healthCheck\.path: must start with \//,
+      /^services\[2\]\.healthCheck\.port: must be a port 1\.\.65535/,
+      /^services\[3\]\.healthCheck\.interval: "fast" is not a duration/,
+    ];
+    for (const re of want) assert.ok(got.some((l) => re.test(l)), `${re} not in:\n${got.join('\n')}`);
+    // The document-wide check runs once every field parses: a VIP of all ports needs a check port.
+    const refined = issues(
+      doc(`  - vip: 198.18.0.11:80/tcp
+    healthCheck: { type: tcp, path: /x }
+  - vip: 198.18.0.12:80/tcp
+    healthCheck: { type: http, interval: 1s, timeout: 3s }
+`),
+    );
+    assert.match(issues(doc(`  - vip: 198.18.0.13/tcp\n    healthCheck: { type: tcp }\n`)).join('\n'), /^services\[0\]\.healthCheck\.port: is required: 198\.18\.0\.13\/tcp takes every port, so say which one to check, e\.g\. port: 80/);
+    assert.ok(refined.some((l) => /^services\[0\]\.healthCheck\.path: a tcp check only connects; remove path/.test(l)), refined.join('\n'));
+    assert.ok(refined.some((l) => /^services\[1\]\.healthCheck\.timeout: 3000 ms is longer than the interval \(1000 ms\)/.test(l)), refined.join('\n'));
+  });
+
+  it('health checks from the command line use the same rules', () => {
+    assert.deepEqual(parseHealthCheckSpec('http:8080/healthz', 80), { type: 'http', port: 8080, path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 });
+    assert.deepEqual(parseHealthCheckSpec('tcp', 443), { type: 'tcp', port: 443, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 });
+    assert.throws(() => parseHealthCheckSpec('tcp', 0), /has no port, and the service takes every port/);
+    assert.throws(() => parseHealthCheckSpec('icmp', 80), /must be tcp \(connect\) or http/);
+    assert.throws(() => parseHealthCheckSpec('tcp:80:90', 80), /is not TYPE\[:PORT\]\[\/PATH\]/);
   });
 });

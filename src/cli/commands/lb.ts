@@ -1,8 +1,8 @@
 /**
  * `xdpkit lb …`: the load balancer on an interface.
  *   lb apply -f lb.yaml --iface IF [--source ADDR]… [--mode] [--conntrack N] [--force]
- *   lb service list IF           services and backends of the live config
- *   lb stats IF                  per-service and per-backend packets, bytes, new flows
+ *   lb service add|del|list, lb backend add|del|drain|undrain   edits of the live config (lb-edit.ts)
+ *   lb stats [IF] [--watch]      per-service and per-backend packets, bytes, new flows, rates (lb-stats.ts)
  *   lb explain IF <proto> <src>:<sport> <dst>:<dport>   which backend and why
  *   lb decap IF --address ADDR…  attach lb_decap (strip IPIP / IPv6-in-IP to these addresses)
  */
@@ -13,12 +13,13 @@ import { InvalidArgumentError } from '../../bpf/errors.js';
 import { explainFlow, parseEndpoint } from '../../lb/explain.js';
 import { applyLoadBalancer, lbStateOf, openLbMaps, sourcesFrom } from '../../lb/deploy.js';
 import { decapKeyCodec } from '../../lb/layout.js';
-import { formatServiceKey, type LbProto } from '../../lb/model.js';
+import type { LbProto } from '../../lb/model.js';
 import { loadLoadBalancerFile, parseAddress } from '../../lb/schema.js';
-import { readLbStats } from '../../lb/stats.js';
 import { packageRoot } from '../../programs/catalogue.js';
 import { loadOnInterface } from '../../programs/manager.js';
-import { formatBytes, formatCount, outputFor } from '../output.js';
+import { outputFor } from '../output.js';
+import { lbBackendCommand, lbServiceCommand } from './lb-edit.js';
+import { lbStatsCommand } from './lb-stats.js';
 import { argParser, parseInterfaceName, parseMode, parsePositiveInt, repeatable } from '../validate.js';
 
 interface ApplyOptions {
@@ -27,6 +28,7 @@ interface ApplyOptions {
   source?: string[];
   mode: ReturnType<typeof parseMode>;
   conntrack?: number;
+  ringSlots?: number;
   force?: boolean;
 }
 
@@ -40,6 +42,7 @@ export function lbCommand(): Command {
       .option('--source <address>', "the load balancer's own address, outer source of ipip packets (one per family)", repeatable((v) => parseAddress(v).address))
       .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
       .option('--conntrack <n>', 'conntrack entries (first apply)', argParser((v) => parsePositiveInt(v, '--conntrack'), '--conntrack'))
+      .option('--ring-slots <n>', 'Maglev slots per generation to reserve (first apply; default twice what the file needs, ≥ 65536): room for services added later', argParser((v) => parsePositiveInt(v, '--ring-slots'), '--ring-slots'))
       .option('--force', 'replace another XDP program on the interface')
       .action((options: ApplyOptions, command: Command) => {
         const out = outputFor(command);
@@ -50,6 +53,7 @@ export function lbCommand(): Command {
           mode: options.mode,
           source: sourcesFrom(options.source ?? []),
           ...(options.conntrack !== undefined && { conntrack: options.conntrack }),
+          ...(options.ringSlots !== undefined && { ringSlots: options.ringSlots }),
           ...(options.force && { force: true }),
         });
         const result = {
@@ -69,56 +73,9 @@ export function lbCommand(): Command {
         });
       }),
   );
-  const service = new Command('service').description('services of the load balancer');
-  service.addCommand(
-    new Command('list')
-      .description('services and backends of the live config')
-      .argument('<iface>', 'interface', argParser(parseInterfaceName, 'interface'))
-      .action((ifname: string, _o: unknown, command: Command) => {
-        const out = outputFor(command);
-        const state = lbStateOf(ifname);
-        const rows = state.model.services.flatMap((s) =>
-          s.backends.map((b) => ({
-            service: s.name,
-            vip: formatServiceKey(s),
-            mode: s.mode,
-            hash: s.hash,
-            tableSize: s.tableSize,
-            backend: b.address,
-            weight: b.weight,
-            state: b.state,
-            mac: state.image.backends.find((x) => x.service === s.name && x.address === b.address)?.value.mac ?? '',
-          })),
-        );
-        out.result({ iface: state.ifname, generation: state.image.generation, services: rows }, () =>
-          out.table(
-            ['service', 'vip', 'mode', 'hash', 'table', 'backend', 'weight', 'state', 'mac'].map((header) => ({ header })),
-            rows.map((r) => [r.service, r.vip, r.mode, r.hash, r.tableSize, r.backend, r.weight, r.state, r.mac]),
-          ),
-        );
-      }),
-  );
-  lb.addCommand(service);
-  lb.addCommand(
-    new Command('stats')
-      .description('packets, bytes and new flows per service and per backend')
-      .argument('<iface>', 'interface', argParser(parseInterfaceName, 'interface'))
-      .action((ifname: string, _o: unknown, command: Command) => {
-        const out = outputFor(command);
-        const state = lbStateOf(ifname);
-        const maps = openLbMaps(state);
-        try {
-          const stats = readLbStats({ serviceStats: maps.map('lb_service_stats'), backendStats: maps.map('lb_backend_stats') }, state.image);
-          out.result(stats, () => {
-            const cols = ['name', 'packets', 'bytes', 'new flows'].map((header, i) => ({ header, align: i ? ('right' as const) : ('left' as const) }));
-            out.table(cols, stats.services.map((s) => [`${s.name} ${s.service}`, formatCount(s.packets), formatBytes(s.bytes), formatCount(s.newFlows)]));
-            out.table(cols, stats.backends.map((b) => [`${b.service} → ${b.address}`, formatCount(b.packets), formatBytes(b.bytes), formatCount(b.newFlows)]));
-          });
-        } finally {
-          maps.close();
-        }
-      }),
-  );
+  lb.addCommand(lbServiceCommand());
+  lb.addCommand(lbBackendCommand());
+  lb.addCommand(lbStatsCommand());
   lb.addCommand(
     new Command('explain')
       .description('which backend a flow goes to and why (conntrack hit or Maglev slot)')

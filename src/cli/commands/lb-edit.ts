@@ -1,0 +1,246 @@
+/**
+ * `xdpkit lb service add|del|list` and `lb backend add|del|drain|undrain`: edits of the live load
+ * balancer, each one compiled into the inactive generation and made live by one flip (the same
+ * path as `lb apply`), under the load balancer's lock. A refused edit changes nothing.
+ *
+ * Edits take `--iface`, optional when this network namespace has one load balancer. They change
+ * the live config only: the next `lb apply -f FILE` replaces it with the file's.
+ */
+import { Command } from 'commander';
+import { InvalidArgumentError } from '../../bpf/errors.js';
+import { lbInterface, lbStateOf, updateLoadBalancer, type LbApplyOutcome, type LbState } from '../../lb/deploy.js';
+import { addBackend, addService, findService, removeBackend, removeService, setBackendState } from '../../lb/edit.js';
+import { backendRef, formatServiceKey, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
+import { neighbourMacs } from '../../lb/neighbours.js';
+import { checkTableSize, parseAddress, parseHealthCheckSpec, parseMac, parseVip } from '../../lb/schema.js';
+import { outputFor, type Output } from '../output.js';
+import { argParser, parseInterfaceName } from '../validate.js';
+
+/** A field parser from src/lb (throws Error) as a commander parser that names the option. */
+function lbArg<T>(parse: (value: string) => T, option: string, hint: string): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      if (error instanceof InvalidArgumentError) throw error;
+      throw new InvalidArgumentError(`${option}: ${(error as Error).message}`, { hint });
+    }
+  };
+}
+
+const vipArg = lbArg((v) => (parseVip(v), v), 'service', 'e.g. 198.18.0.10:80/tcp or [2001:db8::10]:443/udp');
+const addressArg = lbArg((v) => parseAddress(v).address, 'backend address', 'e.g. 198.18.1.1 or 2001:db8:1::1');
+const weightArg = lbArg(
+  (v) => {
+    if (!/^\d+$/.test(v) || Number(v) > MAX_WEIGHT) throw new Error(`"${v}" is not a whole number 0..${MAX_WEIGHT}`);
+    return Number(v);
+  },
+  '--weight',
+  '0 = no new flows; a backend with weight 2 gets twice the flows of one with 1',
+);
+const tableSizeArg = lbArg((v) => checkTableSize(Number(v)), '--table-size', 'a prime, e.g. 65537 (default), 16411 or 4099');
+const enumArg = <T extends string>(values: readonly T[], option: string) =>
+  lbArg(
+    (v) => {
+      if (!(values as readonly string[]).includes(v)) throw new Error(`"${v}" is not ${values.join(' or ')}`);
+      return v as T;
+    },
+    option,
+    `use ${values.join(' or ')}`,
+  );
+
+interface Edit {
+  iface?: string;
+}
+
+/** One line saying what changed and what is live now; `--json`: the same as an object. */
+function report(out: Output, change: string, r: LbApplyOutcome): void {
+  const result = {
+    iface: r.state.ifname,
+    change,
+    generation: r.state.image.generation,
+    services: r.state.image.services.length,
+    backends: r.state.image.backends.length,
+    learnedMacs: r.learned,
+    warnings: r.state.image.warnings,
+  };
+  out.result(result, () => {
+    out.line(`${result.iface}: ${change}; generation ${result.generation} live (${result.services} services, ${result.backends} backends)`);
+    for (const [a, m] of Object.entries(r.learned)) out.note(`MAC of ${a} from the neighbour table: ${m}`);
+    for (const w of result.warnings) out.warn(w);
+  });
+}
+
+function edit(options: Edit, what: string, change: (model: LoadBalancer, state: LbState) => LoadBalancer): LbApplyOutcome {
+  const ifname = lbInterface(options.iface);
+  return updateLoadBalancer(ifname, `${what} on ${ifname}`, (state) => ({ model: change(state.model, state) }));
+}
+
+const ifaceOption = (command: Command): Command =>
+  command.option('--iface <name>', 'interface of the load balancer (default: the only one in this namespace)', argParser(parseInterfaceName, '--iface'));
+
+export function lbServiceCommand(): Command {
+  const service = new Command('service').description('services (VIP:port/proto) of the live load balancer');
+
+  service.addCommand(
+    ifaceOption(
+      new Command('add')
+        .description('add a service (no backends yet: add them with lb backend add)')
+        .argument('<vip>', 'ADDRESS:PORT/PROTO, e.g. 198.18.0.10:80/tcp; no :PORT = every port', vipArg)
+        .option('--name <name>', 'service name (default svc-N)')
+        .option('--mode <mode>', 'dsr-l2 (rewrite the MAC) or ipip (encapsulate)', enumArg(['dsr-l2', 'ipip'] as const, '--mode'), 'dsr-l2')
+        .option('--hash <hash>', '5-tuple, or addresses (for protocols that change ports)', enumArg(['5-tuple', 'addresses'] as const, '--hash'), '5-tuple')
+        .option('--table-size <prime>', 'Maglev table size, a prime (default 65537)', tableSizeArg)
+        .option('--health-check <spec>', 'TYPE[:PORT][/PATH]: tcp, tcp:8080, http:80/healthz (run by lb health)'),
+    ).action((vip: string, options: Edit & { name?: string; mode: 'dsr-l2' | 'ipip'; hash: '5-tuple' | 'addresses'; tableSize?: number; healthCheck?: string }, command: Command) => {
+      const healthCheck = options.healthCheck === undefined ? undefined : parseHealthCheckSpec(options.healthCheck, parseVip(vip).port);
+      const r = edit(options, `adding service ${vip}`, (model) =>
+        addService(model, {
+          vip,
+          mode: options.mode,
+          hash: options.hash,
+          ...(options.name !== undefined && { name: options.name }),
+          ...(options.tableSize !== undefined && { tableSize: options.tableSize }),
+          ...(healthCheck && { healthCheck }),
+        }),
+      );
+      const added = r.state.model.services.at(-1)!;
+      report(outputFor(command), `service ${added.name} (${formatServiceKey(added)}) added`, r);
+    }),
+  );
+
+  service.addCommand(
+    ifaceOption(
+      new Command('del')
+        .alias('delete')
+        .description('remove a service; its traffic passes to the host untouched from the flip on')
+        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service'),
+    ).action((ref: string, options: Edit, command: Command) => {
+      let removed = ref;
+      const r = edit(options, `removing service ${ref}`, (model) => {
+        const s = findService(model, ref);
+        removed = `${s.name} (${formatServiceKey(s)})`;
+        return removeService(model, ref);
+      });
+      report(outputFor(command), `service ${removed} removed`, r);
+    }),
+  );
+
+  service.addCommand(
+    new Command('list')
+      .alias('ls')
+      .description('services, their backends, weights, states and health')
+      .argument('[iface]', 'interface (default: the only load balancer in this namespace)', argParser(parseInterfaceName, 'interface'))
+      .action((ifname: string | undefined, _o: unknown, command: Command) => listServices(lbStateOf(lbInterface(ifname)), outputFor(command))),
+  );
+  return service;
+}
+
+function listServices(state: LbState, out: Output): void {
+  const down = new Set(state.down ?? []);
+  const services = state.model.services.map((s) => ({
+    name: s.name,
+    vip: formatServiceKey(s),
+    mode: s.mode,
+    hash: s.hash,
+    tableSize: s.tableSize,
+    healthCheck: s.healthCheck ?? null,
+    backends: s.backends.map((b) => ({
+      address: b.address,
+      weight: b.weight,
+      state: b.state,
+      /** up/down as the health checker last decided; null without a health check. */
+      health: s.healthCheck ? (down.has(backendRef(s, b.address)) ? 'down' : 'up') : null,
+      mac: state.image.backends.find((x) => x.service === s.name && x.address === b.address)?.value.mac ?? null,
+    })),
+  }));
+  out.result({ iface: state.ifname, generation: state.image.generation, appliedAt: state.appliedAt, services }, () => {
+    if (services.length === 0) {
+      out.line(`${state.ifname}: no services (add one: xdpkit lb service add ADDRESS:PORT/PROTO)`);
+      return;
+    }
+    const check = (h: (typeof services)[number]['healthCheck']) =>
+      h ? `${h.type}:${h.port}${h.path ?? ''} every ${h.intervalMs / 1000}s` : '-';
+    out.table(
+      ['SERVICE', 'VIP', 'MODE', 'HASH', 'TABLE', 'CHECK', 'BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'MAC'].map((header) => ({
+        header,
+        ...((header === 'TABLE' || header === 'WEIGHT') && { align: 'right' as const }),
+      })),
+      services.flatMap((s) => {
+        const head = [s.name, s.vip, s.mode, s.hash, s.tableSize, check(s.healthCheck)];
+        if (s.backends.length === 0) return [[...head, '(none)', '', '', '', '']];
+        return s.backends.map((b, i) => [...(i === 0 ? head : head.map(() => '')), b.address, b.weight, b.state, b.health ?? '-', b.mac ?? '-']);
+      }),
+    );
+  });
+}
+
+export function lbBackendCommand(): Command {
+  const backend = new Command('backend').description('backends of a service of the live load balancer');
+
+  backend.addCommand(
+    ifaceOption(
+      new Command('add')
+        .description('add a backend to a service (it gets its Maglev share of new flows from the flip on)')
+        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
+        .argument('<address>', "the backend's address", addressArg)
+        .option('--weight <w>', `share of new flows, 0..${MAX_WEIGHT} (default 1)`, weightArg)
+        .option('--mac <mac>', 'next-hop MAC (default: from the neighbour table)', lbArg(parseMac, '--mac', 'e.g. 02:00:00:00:01:01')),
+    ).action((ref: string, address: string, options: Edit & { weight?: number; mac?: string }, command: Command) => {
+      if (options.mac === undefined && !neighbourMacs().has(address)) {
+        throw new InvalidArgumentError(`no MAC for ${address}: this host's neighbour table does not have it`, {
+          hint: `give it with --mac, or let this host learn it first (ping -c 1 ${address})`,
+        });
+      }
+      let name = ref;
+      const r = edit(options, `adding backend ${address} to ${ref}`, (model) => {
+        name = describe(model, ref);
+        return addBackend(model, ref, { address, ...(options.weight !== undefined && { weight: options.weight }), ...(options.mac !== undefined && { mac: options.mac }) });
+      });
+      report(outputFor(command), `backend ${address} added to ${name}`, r);
+    }),
+  );
+
+  backend.addCommand(
+    ifaceOption(
+      new Command('del')
+        .alias('delete')
+        .description("remove a backend: its flows move to the others (drain it first to let them end)")
+        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
+        .argument('<address>', "the backend's address", addressArg),
+    ).action((ref: string, address: string, options: Edit, command: Command) => {
+      let name = ref;
+      const r = edit(options, `removing backend ${address} from ${ref}`, (model) => {
+        name = describe(model, ref);
+        return removeBackend(model, ref, address);
+      });
+      report(outputFor(command), `backend ${address} removed from ${name}`, r);
+    }),
+  );
+
+  const stateCommand = (verb: string, state: BackendState, description: string): Command =>
+    ifaceOption(
+      new Command(verb)
+        .description(description)
+        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
+        .argument('<address>', "the backend's address", addressArg),
+    ).action((ref: string, address: string, options: Edit, command: Command) => {
+      let name = ref;
+      let unchanged = false;
+      const r = edit(options, `setting backend ${address} of ${ref} ${state}`, (model) => {
+        name = describe(model, ref);
+        const next = setBackendState(model, ref, address, state);
+        unchanged = next === model;
+        return next;
+      });
+      report(outputFor(command), `backend ${address} of ${name} ${unchanged ? `was already ${state}` : `now ${state}`}`, r);
+    });
+  backend.addCommand(stateCommand('drain', 'draining', 'no new flows to a backend; its established flows stay until they end'));
+  backend.addCommand(stateCommand('undrain', 'active', 'a drained backend takes new flows again').alias('activate'));
+  return backend;
+}
+
+const describe = (model: LoadBalancer, ref: string): string => {
+  const s = findService(model, ref);
+  return `${s.name} (${formatServiceKey(s)})`;
+};
