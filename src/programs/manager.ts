@@ -43,6 +43,8 @@ export interface LoadRequest {
   logLevel?: 0 | 1 | 2;
   /** Map writes to make after load and before attach (built-in options such as ports). */
   configure?: (object: BpfObject) => void;
+  /** The xdpkit feature the program is and its state files (kept in the record, removed with it). */
+  feature?: { name: string; stateFiles: string[] };
 }
 
 export interface LoadOutcome {
@@ -91,6 +93,7 @@ export function loadOnInterface(request: LoadRequest): LoadOutcome {
         pinnedMaps,
         constants: Object.fromEntries(Object.entries(request.constants ?? {}).map(([k, v]) => [k, String(v)])),
         loadedAt: new Date().toISOString(),
+        ...(request.feature && { feature: request.feature.name, stateFiles: request.feature.stateFiles }),
       };
       writeRecord(record);
       return { record, attach, verifierLog: program.verifierLog };
@@ -162,7 +165,7 @@ export function managedRecord(target: XdpTarget): ProgramRecord | undefined {
 export interface InterfaceStatus {
   ifname: string;
   ifindex: number;
-  attachments: (XdpAttachment & { managed: boolean; builtin?: string; object?: string })[];
+  attachments: (XdpAttachment & { managed: boolean; builtin?: string; object?: string; feature?: string })[];
 }
 
 /** XDP status of one interface. */
@@ -175,7 +178,13 @@ export function statusOf(target: XdpTarget): InterfaceStatus {
   const record = readRecord(interfaceKey(target.name));
   const attachments = queryXdp(target).map((a) => {
     const ours = record !== undefined && record.ifindex === target.ifindex && record.programId === a.programId;
-    return { ...a, managed: ours, ...(ours && record.builtin ? { builtin: record.builtin } : {}), ...(ours ? { object: record.object } : {}) };
+    return {
+      ...a,
+      managed: ours,
+      ...(ours && record.builtin ? { builtin: record.builtin } : {}),
+      ...(ours ? { object: record.object } : {}),
+      ...(ours && record.feature ? { feature: record.feature } : {}),
+    };
   });
   return { ifname: target.name, ifindex: target.ifindex, attachments };
 }

@@ -28,12 +28,19 @@ export interface ProgramRecord {
   pinnedMaps: Record<string, string>;
   constants: Record<string, string>;
   loadedAt: string;
+  /** The xdpkit feature this program is (firewall, lb), so status names it and its commands find it. */
+  feature?: string;
+  /** Files in RECORD_DIR holding the feature's live state: they go when the record goes. */
+  stateFiles?: string[];
 }
 
 const recordPath = (key: string): string => `${RECORD_DIR}/${key}.json`;
 
 export function writeRecord(record: ProgramRecord): void {
   mkdirSync(RECORD_DIR, { recursive: true });
+  // A record replacing another (prog load --force over a firewall) ends the old feature's state.
+  const keep = new Set(record.stateFiles ?? []);
+  removeStateFiles(readRecord(record.key), (path) => !keep.has(path));
   // Write then rename, so a reader never sees half a record.
   const path = recordPath(record.key);
   writeFileSync(`${path}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
@@ -48,6 +55,12 @@ export function readRecord(key: string): ProgramRecord | undefined {
   }
 }
 
+/** Removes the record and the state files it lists. */
 export function removeRecord(key: string): void {
+  removeStateFiles(readRecord(key), () => true);
   rmSync(recordPath(key), { force: true });
+}
+
+function removeStateFiles(record: ProgramRecord | undefined, which: (path: string) => boolean): void {
+  for (const path of record?.stateFiles ?? []) if (which(path)) rmSync(path, { force: true });
 }

@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Testbed, type UdpListener } from '../../src/net/index.js';
+import type { PolicyDiff } from '../../src/firewall/diff.js';
 import { assertOk, cleanUpNamespace, cliIn, skipUnlessRoot, xdpkit } from '../helpers/cli.js';
+
+type DryRun = { policy: { prefixes: number }; diff: PolicyDiff };
 
 describe('xdpkit fw apply / show / stats on a veth end', { skip: skipUnlessRoot }, () => {
   let bed: Testbed;
@@ -50,9 +53,9 @@ describe('xdpkit fw apply / show / stats on a veth end', { skip: skipUnlessRoot 
 
   it('first apply loads the firewall; UDP to 53 from a/24 dropped, 54 and ping pass; stats exact', async () => {
     const p1 = policy('p1.yaml', `  - name: no-dns-from-a\n    action: drop\n    proto: udp\n    src: [${subnet}]\n    dstPorts: [53]\n  - name: icmp-ok\n    action: pass\n    proto: icmp\n`);
-    const dry = assertOk(await cli(['--json', 'fw', 'apply', '-f', p1, '--iface', 'eth0', '--dry-run']));
-    assert.deepEqual(dry.json<{ added: string[]; rules: number }>().added, ['no-dns-from-a', 'icmp-ok']);
-    assert.equal(dry.json<{ blocklistEntries: number }>().blocklistEntries, 2);
+    const dry = assertOk(await cli(['--json', 'fw', 'apply', '-f', p1, '--iface', 'eth0', '--dry-run'])).json<DryRun>();
+    assert.deepEqual(dry.diff.rules.added.map((r) => r.name), ['no-dns-from-a', 'icmp-ok']);
+    assert.equal(dry.policy.prefixes, 2);
     // The dry run touched nothing.
     assert.notEqual((await cli(['fw', 'show', 'eth0'])).code, 0);
 
@@ -82,9 +85,9 @@ describe('xdpkit fw apply / show / stats on a veth end', { skip: skipUnlessRoot 
 
   it('a second apply swaps atomically: now 54 is dropped and 53 passes', async () => {
     const p2 = policy('p2.yaml', `  - name: no-54\n    action: drop\n    proto: udp\n    dstPorts: [54]\n`);
-    const dry = assertOk(await cli(['--json', 'fw', 'apply', '-f', p2, '--iface', 'eth0', '--dry-run'])).json<{ added: string[]; removed: string[] }>();
-    assert.deepEqual(dry.added, ['no-54']);
-    assert.deepEqual(dry.removed, ['no-dns-from-a', 'icmp-ok']);
+    const dry = assertOk(await cli(['--json', 'fw', 'apply', '-f', p2, '--iface', 'eth0', '--dry-run'])).json<DryRun>();
+    assert.deepEqual(dry.diff.rules.added.map((r) => r.name), ['no-54']);
+    assert.deepEqual(dry.diff.rules.removed.map((r) => r.name), ['no-dns-from-a', 'icmp-ok']);
     const run = assertOk(await cli(['--json', 'fw', 'apply', '-f', p2, '--iface', 'eth0']));
     assert.equal(run.json<{ loaded: boolean }>().loaded, false);
     const before54 = p54.count;

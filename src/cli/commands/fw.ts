@@ -5,7 +5,11 @@
  *   fw test -f policy.yaml --pcap in.pcap [--json] [--reference]
  *       every packet through the compiled program in the kernel (BPF_PROG_TEST_RUN on a private
  *       instance that records each decision), or through the reference evaluator: per packet
- *       {index, verdict, kind, rule}, and a summary.
+ *       {index, verdict, kind, rule}, and a summary;
+ *   fw apply -f policy.yaml --iface IF [--dry-run], fw diff -f policy.yaml [--iface IF]
+ *       what the policy changes against the live one (diff.ts); apply loads the firewall on
+ *       first use, then swaps generations (progress on a terminal);
+ *   fw show / fw stats [--watch] / fw unload IF: the live policy, its counters and rates.
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
@@ -17,18 +21,20 @@ import { PROTO_NAMES, type FirewallPolicy } from '../../firewall/schema.js';
 import { buildPacket, type LayerSpec } from '../../net/packet.js';
 import { readPcap, LINKTYPE_ETHERNET } from '../../net/pcap.js';
 import { CommandLineError } from '../errors.js';
-import { outputFor, type Output } from '../output.js';
-import { argParser, parseMode, parsePort } from '../validate.js';
+import { formatBytes, formatCount, formatRate, outputFor, type Cell, type Column, type Output } from '../output.js';
+import { argParser, parseMode, parsePort, parsePositiveNumber } from '../validate.js';
+import { watchLoop } from '../watch.js';
 import type { XdpModeRequest } from '../../bpf/xdp.js';
 import { NotFoundError } from '../../bpf/index.js';
-import { activeGeneration, applyCompiled, hasPolicy, type MapSource } from '../../firewall/apply.js';
+import { activeGeneration, applyCompiled, hasPolicy, type ApplyProgress, type ApplyResult } from '../../firewall/apply.js';
+import { firewallFeature, firewallInterfaces, hasFirewall, withFirewallMaps } from '../../firewall/attached.js';
+import { describeDiff, diffPolicies, type PolicyDiff } from '../../firewall/diff.js';
 import { firewallObjectPath, FIREWALL_PROGRAM } from '../../firewall/instance.js';
-import { liveSummaryPath, readLiveSummary, readStats, summarize, writeLiveSummary } from '../../firewall/live.js';
-import { rmSync } from 'node:fs';
-import { attachedProgram, withProgramMaps } from '../../programs/attached.js';
+import { readLiveSummary, readStats, summarize, writeLiveSummary, type FirewallStats, type LiveSummary } from '../../firewall/live.js';
+import { ratesBetween, type RatedCounter, type RatedStats } from '../../firewall/rates.js';
+import { readPolicySnapshot, snapshotPolicy, writePolicySnapshot, type PolicySnapshot } from '../../firewall/snapshot.js';
 import { interfaceKey } from '../../programs/interface-key.js';
 import { loadOnInterface, unloadFromInterface } from '../../programs/manager.js';
-import { formatBytes, formatCount } from '../output.js';
 
 interface PacketResult {
   index: number;
@@ -162,85 +168,111 @@ interface ApplyCliOptions {
   dryRun?: boolean;
 }
 
-/** The firewall program on `ifname` (by program name), or undefined when another or none runs. */
-function attachedFirewall(ifname: string): { mapIds: number[] } | undefined {
-  try {
-    const a = attachedProgram(ifname);
-    return a.attachment.programName === FIREWALL_PROGRAM.slice(0, 15) || a.attachment.programName === FIREWALL_PROGRAM ? { mapIds: a.mapIds } : undefined;
-  } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  }
+interface PolicyChange {
+  file: string;
+  iface: string;
+  /** Size of the new policy. */
+  policy: { rules: number; blocklists: number; prefixes: number };
+  diff: PolicyDiff;
 }
 
-function withFirewallMaps<T>(ifname: string, fn: (maps: MapSource) => T): T {
-  const fw = attachedFirewall(ifname);
-  if (!fw) throw new NotFoundError(`${ifname} has no xdpkit firewall`, { hint: `apply a policy: xdpkit fw apply -f policy.yaml --iface ${ifname}` });
-  return withProgramMaps(fw.mapIds, (list) =>
-    fn((name) => {
-      const m = list.find((x) => x.name === name.slice(0, 15));
-      if (!m) throw new NotFoundError(`the firewall on ${ifname} has no map ${name}`);
-      return m;
-    }),
-  );
+/** What applying `file` on `iface` would change against the policy live there now. */
+function policyChange(file: string, iface: string, policy: FirewallPolicy, snapshot: PolicySnapshot): PolicyChange {
+  // A snapshot left behind by a firewall that is gone says nothing about now.
+  const live = hasFirewall(iface) ? readPolicySnapshot(interfaceKey(iface)) : undefined;
+  return {
+    file,
+    iface,
+    policy: { rules: policy.rules.length, blocklists: policy.blocklists.length, prefixes: policy.blocklists.reduce((n, b) => n + b.entries.length, 0) },
+    diff: diffPolicies(live, snapshot),
+  };
+}
+
+function printChange(change: PolicyChange, out: Output): void {
+  const p = change.policy;
+  out.line(`${change.file}: ${p.rules} rules, ${p.blocklists} blocklists (${formatCount(p.prefixes)} prefixes)`);
+  if (!change.diff.live) out.line(`${change.iface} has no xdpkit firewall: applying loads it with everything below`);
+  for (const line of describeDiff(change.diff)) out.line(`  ${line}`);
+}
+
+/** `onProgress` for applyCompiled: one self-erasing line on stderr while a terminal watches. */
+function progressLine(out: Output): { onProgress?: (p: ApplyProgress) => void; done(): void } {
+  if (out.json || !process.stderr.isTTY) return { done: () => {} };
+  return {
+    onProgress: (p) => process.stderr.write(`\r\x1b[Kwriting ${p.map}: ${formatCount(p.done)}/${formatCount(p.total)}`),
+    done: () => process.stderr.write('\r\x1b[K'),
+  };
 }
 
 function runApply(o: ApplyCliOptions, out: Output): void {
   const policy = loadPolicyFile(o.file);
   const compiled = compilePolicy(policy);
-  const key = interfaceKey(o.iface);
-  const attached = attachedFirewall(o.iface) !== undefined;
-  // A summary left behind by a firewall that is gone (prog unload) says nothing about now.
-  const before = attached ? readLiveSummary(key) : undefined;
-  const beforeNames = new Set(before?.rules.map((r) => r.name) ?? []);
-  const afterNames = new Set(policy.rules.map((r) => r.name));
-  const diff = {
-    rules: policy.rules.length,
-    blocklists: policy.blocklists.length,
-    blocklistEntries: policy.blocklists.reduce((n, b) => n + b.entries.length, 0),
-    added: policy.rules.filter((r) => !beforeNames.has(r.name)).map((r) => r.name),
-    removed: [...beforeNames].filter((n) => !afterNames.has(n)),
-  };
-  const printDiff = (): void => {
-    out.line(`${diff.rules} rules, ${diff.blocklists} blocklists (${diff.blocklistEntries} entries)`);
-    for (const n of diff.added) out.line(`  + rule ${n}`);
-    for (const n of diff.removed) out.line(`  - rule ${n}`);
-  };
+  const snapshot = snapshotPolicy(policy);
+  const change = policyChange(o.file, o.iface, policy, snapshot);
   if (o.dryRun) {
-    out.result({ dryRun: true, iface: o.iface, ...diff }, () => {
+    out.result({ dryRun: true, ...change }, () => {
       out.line(`dry run: would apply ${o.file} on ${o.iface}`);
-      printDiff();
+      printChange(change, out);
     });
     return;
   }
-  let generation: 0 | 1;
-  let loaded = false;
-  if (attached) {
-    generation = withFirewallMaps(o.iface, (maps) => applyCompiled(maps, compiled).generation);
-  } else {
-    let g: 0 | 1 = 0;
-    loadOnInterface({
-      ifname: o.iface,
-      program: firewallObjectPath(),
-      section: FIREWALL_PROGRAM,
-      mode: o.mode,
-      pinMaps: true,
-      configure: (object) => {
-        g = applyCompiled((name) => object.map(name), compiled).generation;
-      },
-    });
-    generation = g;
-    loaded = true;
+  const key = interfaceKey(o.iface);
+  const progress = progressLine(out);
+  let result: ApplyResult | undefined;
+  try {
+    if (change.diff.live) {
+      result = withFirewallMaps(o.iface, (maps) => applyCompiled(maps, compiled, progress));
+    } else {
+      loadOnInterface({
+        ifname: o.iface,
+        program: firewallObjectPath(),
+        section: FIREWALL_PROGRAM,
+        mode: o.mode,
+        pinMaps: true,
+        feature: firewallFeature(key),
+        configure: (object) => {
+          result = applyCompiled((name) => object.map(name), compiled, progress);
+        },
+      });
+    }
+  } finally {
+    progress.done();
   }
+  const { generation, ms } = result!;
   writeLiveSummary(key, summarize(policy, o.file, generation));
-  out.result({ iface: o.iface, loaded, generation, ...diff }, () => {
-    out.line(`${out.colors.green('applied')} ${o.file} on ${o.iface} (generation ${generation}${loaded ? ', firewall loaded' : ''})`);
-    printDiff();
+  writePolicySnapshot(key, snapshot);
+  const loaded = !change.diff.live;
+  out.result({ loaded, generation, ms: Math.round(ms), ...change }, () => {
+    out.line(`${out.colors.green('applied')} ${o.file} on ${o.iface} (generation ${generation}${loaded ? ', firewall loaded' : ''}, ${Math.round(ms)} ms)`);
+    printChange(change, out);
   });
 }
 
-function liveSummaryOf(ifname: string): NonNullable<ReturnType<typeof readLiveSummary>> {
-  const s = readLiveSummary(interfaceKey(ifname));
+interface DiffOptions {
+  file: string;
+  iface?: string;
+}
+
+/** The interface `fw diff` compares with: --iface, or the only one with a firewall. */
+function diffInterface(iface: string | undefined): string {
+  if (iface !== undefined) return iface;
+  const found = firewallInterfaces();
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) {
+    throw new NotFoundError('no interface of this network namespace has an xdpkit firewall to compare with', { hint: 'name the interface the policy is for: --iface IF' });
+  }
+  throw new CommandLineError(`several interfaces have an xdpkit firewall: ${found.join(', ')}`, { hint: 'choose one with --iface' });
+}
+
+function runDiff(o: DiffOptions, out: Output): void {
+  const iface = diffInterface(o.iface);
+  const policy = loadPolicyFile(o.file);
+  const change = policyChange(o.file, iface, policy, snapshotPolicy(policy));
+  out.result(change, () => printChange(change, out));
+}
+
+function liveSummaryOf(ifname: string): LiveSummary {
+  const s = hasFirewall(ifname) ? readLiveSummary(interfaceKey(ifname)) : undefined;
   if (!s) throw new NotFoundError(`no policy applied on ${ifname} by xdpkit`, { hint: `apply one: xdpkit fw apply -f policy.yaml --iface ${ifname}` });
   return s;
 }
@@ -256,22 +288,51 @@ function runShow(ifname: string, out: Output): void {
   });
 }
 
-function runStats(ifname: string, out: Output): void {
-  const s = liveSummaryOf(ifname);
-  const stats = withFirewallMaps(ifname, (maps) => readStats(maps, s, activeGeneration(maps)));
-  out.result({ iface: ifname, ...stats }, () => {
-    const cols = [{ header: 'NAME' }, { header: 'KIND' }, { header: 'PACKETS', align: 'right' as const }, { header: 'BYTES', align: 'right' as const }];
-    out.table(cols, [
-      ...stats.blocklists.map((b) => [b.name, 'blocklist', formatCount(b.packets), formatBytes(b.bytes)]),
-      ...stats.rules.map((r) => [r.name, `rule ${r.action}`, formatCount(r.packets), formatBytes(r.bytes)]),
-      ...Object.entries(stats.misc).map(([k, c]) => [k, 'other', formatCount(c.packets), formatBytes(c.bytes)]),
-    ]);
+interface StatsCliOptions {
+  watch?: boolean;
+  interval: number;
+}
+
+const rateCells = (c: RatedCounter): Cell[] => [c.rate ? formatRate(c.rate.pps) : '-', c.rate ? formatRate(c.rate.bps, 'bit/s') : '-'];
+
+function printStats(stats: RatedStats, watching: boolean, out: Output): void {
+  const cols: Column[] = [{ header: 'NAME' }, { header: 'KIND' }, { header: 'PACKETS', align: 'right' }, { header: 'BYTES', align: 'right' }];
+  if (watching) cols.push({ header: 'RATE', align: 'right' }, { header: 'THROUGHPUT', align: 'right' });
+  const row = (name: string, kind: string, c: RatedCounter): Cell[] => [name, kind, formatCount(c.packets), formatBytes(c.bytes), ...(watching ? rateCells(c) : [])];
+  out.table(cols, [
+    ...stats.blocklists.map((b) => row(b.name, 'blocklist', b)),
+    ...stats.rules.map((r) => row(r.name, `rule ${r.action}`, r)),
+    ...Object.entries(stats.misc).map(([k, c]) => row(k, 'other', c)),
+  ]);
+}
+
+async function runStats(ifname: string, o: StatsCliOptions, out: Output): Promise<void> {
+  const read = (): { stats: FirewallStats; at: number } => {
+    const s = liveSummaryOf(ifname);
+    return { stats: withFirewallMaps(ifname, (maps) => readStats(maps, s, activeGeneration(maps))), at: performance.now() };
+  };
+  if (!o.watch) {
+    const { stats } = read();
+    out.result({ iface: ifname, ...stats }, () => printStats(ratesBetween(undefined, stats, 0), false, out));
+    return;
+  }
+  let before = read();
+  await watchLoop({ intervalS: o.interval, watch: true, clearScreen: !out.json && process.stdout.isTTY }, () => {
+    const after = read();
+    const rated = ratesBetween(before.stats, after.stats, (after.at - before.at) / 1000);
+    before = after;
+    if (out.json) out.jsonLine({ iface: ifname, time: new Date().toISOString(), ...rated });
+    else {
+      out.line(`${out.colors.bold(ifname)}  generation ${rated.generation}  ${new Date().toISOString()}`);
+      printStats(rated, true, out);
+    }
   });
 }
 
 function runUnload(ifname: string, out: Output): void {
+  if (!hasFirewall(ifname)) throw new NotFoundError(`${ifname} has no xdpkit firewall`, { hint: `see what runs there: xdpkit status ${ifname}` });
+  // The program record lists the firewall's state files: the manager removes them with it.
   const outcome = unloadFromInterface(ifname);
-  rmSync(liveSummaryPath(interfaceKey(ifname)), { force: true });
   out.result(outcome, () => out.line(`unloaded the firewall from ${ifname}`));
 }
 
@@ -298,16 +359,28 @@ export function fwCommand(): Command {
     .requiredOption('-f, --file <policy>', 'policy file (YAML or JSON)')
     .requiredOption('--iface <ifname>', 'interface')
     .option('--mode <mode>', 'native, generic or auto', argParser(parseMode, '--mode'), 'native')
-    .option('--dry-run', 'show what would change without touching the kernel')
+    .option('--dry-run', 'show what would change (as fw diff) without touching the kernel')
     .action((options: ApplyCliOptions, command: Command) => runApply(options, outputFor(command)));
+  fw.command('diff')
+    .description('what applying a policy would change against the live one: rules, order, blocklists, default, malformed, mitigation')
+    .requiredOption('-f, --file <policy>', 'policy file (YAML or JSON)')
+    .option('--iface <ifname>', 'interface (default: the only one with a firewall)')
+    .addHelpText(
+      'after',
+      '\nLines: + added, - removed, ~ changed (old → new), ↕ moved relative to the other rules.\n' +
+        'Blocklists are compared prefix by prefix; --json gives the counts.',
+    )
+    .action((options: DiffOptions, command: Command) => runDiff(options, outputFor(command)));
   fw.command('show')
     .description('the live policy on an interface: generation, rules, blocklists')
     .argument('<ifname>', 'interface')
     .action((ifname: string, _o: unknown, command: Command) => runShow(ifname, outputFor(command)));
   fw.command('stats')
-    .description('per rule and blocklist packets and bytes of the live generation')
+    .description('per rule and blocklist packets and bytes of the live generation; rates with --watch')
     .argument('<ifname>', 'interface')
-    .action((ifname: string, _o: unknown, command: Command) => runStats(ifname, outputFor(command)));
+    .option('--watch', 'refresh every interval with rates (packets/s, bit/s) until Ctrl-C')
+    .option('--interval <seconds>', 'refresh interval with --watch', argParser(parsePositiveNumber, '--interval'), 1)
+    .action((ifname: string, options: StatsCliOptions, command: Command) => runStats(ifname, options, outputFor(command)));
   fw.command('unload')
     .description('detaches the firewall from an interface and forgets its policy')
     .argument('<ifname>', 'interface')

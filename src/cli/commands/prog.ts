@@ -217,7 +217,7 @@ function runStatus(ifname: string | undefined, out: Output): void {
             a.programName,
             a.programTag,
             a.linkId === undefined ? 'netlink' : String(a.linkId),
-            a.managed ? `yes (${a.builtin ?? a.object})` : 'no',
+            a.managed ? `yes (${a.feature ?? a.builtin ?? a.object})` : 'no',
           ]),
     );
     if (rows.length === 0) {

@@ -9,6 +9,7 @@ import { ratesBetween, sampleTargets, type ProgramRates, type ProgramSample } fr
 import { allTargets, resolveTarget } from '../../programs/target.js';
 import { formatBytes, formatRate, type Output, outputFor } from '../output.js';
 import { argParser, parseInterfaceName, parsePositiveNumber } from '../validate.js';
+import { watchLoop } from '../watch.js';
 
 interface StatsOptions {
   watch?: boolean;
@@ -39,31 +40,20 @@ interface Row {
 async function runStats(ifname: string | undefined, options: StatsOptions, out: Output): Promise<void> {
   const targets = (): XdpTarget[] => (ifname ? [resolveTarget(ifname)] : allTargets());
   const disableRunStats = enableRunTimeStats();
-  let stopped = false;
-  const stop = (): void => {
-    stopped = true;
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   try {
     let before = sampleTargets(targets());
-    do {
-      await sleep(options.interval * 1000, () => stopped);
-      if (stopped && options.watch) break;
+    await watchLoop({ intervalS: options.interval, watch: options.watch ?? false, clearScreen: (options.watch ?? false) && !out.json && process.stdout.isTTY }, () => {
       const after = sampleTargets(targets());
       const rows: Row[] = after.map((sample) => {
         const previous = before.find((b) => b.ifindex === sample.ifindex && b.mode === sample.mode);
         const rates = previous ? ratesBetween(previous, sample) : undefined;
         return rates ? { sample, rates } : { sample };
       });
-      if (options.watch && !out.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
       render(rows, ifname, out);
       before = after;
-    } while (options.watch && !stopped);
+    });
   } finally {
     disableRunStats();
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
   }
 }
 
@@ -105,10 +95,4 @@ function render(rows: Row[], ifname: string | undefined, out: Output): void {
       ]),
     );
   }
-}
-
-/** Waits `ms`, waking early when `cancelled` turns true (Ctrl-C during --watch). */
-async function sleep(ms: number, cancelled: () => boolean): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end && !cancelled()) await new Promise((r) => setTimeout(r, Math.min(100, end - Date.now())));
 }
