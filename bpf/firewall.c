@@ -1,7 +1,9 @@
 /* firewall: XDP firewall over a compiled policy (src/firewall/compile.ts documents the design:
  * LBVS with class ids, two generations selected by fw_ctrl, one LPM trie per family for all
  * blocklists). Per packet: parse (firewall_parse.h), read the live generation once, then
- * malformed → config verdict; source in a blocklist → drop; six field lookups → class ids;
+ * malformed → config verdict; source manually blocked (fw block add) → drop; source in a
+ * blocklist → drop; source blocked by mitigation or over its threshold → drop; six field
+ * lookups → class ids;
  * AND their chunk summaries, then their bitmaps in the chunks left, lowest chunk first; the
  * lowest set bit is the first matching rule; none →
  * default. Every verdict is counted in xdp_stats, every decision in a per-CPU counter of its
@@ -106,6 +108,76 @@ static __always_inline int fw_take_token(__u32 slot, const struct fw_facts *f, c
 
 _Static_assert(FW_MAX_CHUNKS <= 32, "fw_class.chunks has one bit per chunk");
 
+/* Manual blocks (fw block add): a source in an unexpired prefix of fw_man_v4/v6 → 1 (drop).
+ * An expired entry no longer matches (the CLI deletes it later); it also hides a shorter live
+ * prefix around it until then, so the CLI removes expired entries whenever it touches blocks. */
+static __always_inline int fw_manual_block(const struct fw_facts *f)
+{
+	struct fw_man_block *b;
+
+	if (f->family == 4) {
+		struct fw_man_v4 k = { .prefixlen = 32 };
+
+		__builtin_memcpy(k.addr, f->src, 4);
+		b = bpf_map_lookup_elem(&fw_man_v4, &k);
+	} else {
+		struct fw_man_v6 k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, f->src, 16);
+		b = bpf_map_lookup_elem(&fw_man_v6, &k);
+	}
+	if (!b || (b->until_ns && bpf_ktime_get_ns() >= b->until_ns))
+		return 0;
+	__sync_fetch_and_add(&b->dropped, 1);
+	return 1;
+}
+
+/* Mitigation: 1 (drop) when the source is blocked, or when this packet takes it over
+ * cfg->mit_pps packets in its current one-second window (then it is blocked for
+ * cfg->mit_block_ns). Fixed windows: a source may send up to 2 × mit_pps across a window
+ * boundary before it is caught. */
+static __always_inline int fw_mitigate(const struct fw_config *cfg, const struct fw_facts *f)
+{
+	struct fw_src_key key = { .family = f->family };
+	struct fw_mit_block *b;
+	struct fw_mit_rate *r;
+	__u64 now, age;
+
+	if (!cfg->mit_pps)
+		return 0;
+	__builtin_memcpy(key.addr, f->src, 16);
+	now = bpf_ktime_get_ns();
+	b = bpf_map_lookup_elem(&fw_mit_block, &key);
+	if (b) {
+		if (now < b->until_ns) {
+			__sync_fetch_and_add(&b->dropped, 1);
+			return 1;
+		}
+		bpf_map_delete_elem(&fw_mit_block, &key);
+	}
+	r = bpf_map_lookup_elem(&fw_mit_rate, &key);
+	if (!r) {
+		struct fw_mit_rate init = { .window_ns = now, .packets = 1 };
+
+		bpf_map_update_elem(&fw_mit_rate, &key, &init, BPF_ANY);
+		return 0; /* mit_pps ≥ 1: a first packet is never over */
+	}
+	age = now - r->window_ns;
+	if (age >= 1000000000ULL) {
+		r->prev_packets = age < 2000000000ULL ? r->packets : 0;
+		r->window_ns = now;
+		r->packets = 0;
+	}
+	if (__sync_fetch_and_add(&r->packets, 1) + 1 <= cfg->mit_pps)
+		return 0;
+	{
+		struct fw_mit_block nb = { .until_ns = now + cfg->mit_block_ns, .dropped = 1 };
+
+		bpf_map_update_elem(&fw_mit_block, &key, &nb, BPF_ANY);
+	}
+	return 1;
+}
+
 struct fw_scan {
 	__u32 gen;
 	__u32 chunks;
@@ -207,6 +279,11 @@ int xdp_firewall(struct xdp_md *ctx)
 	}
 
 	/* Blocklists: longest source prefix of any list. */
+	if (fw_manual_block(&f)) {
+		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_BLOCKED, bytes);
+		return fw_finish(ctx, FW_KIND_BLOCKED, 0, 1, 0, gen);
+	}
+
 	list = fw_lpm_lookup(&fw_block_v4, &fw_block_v6, &f, f.src, gen);
 	if (list) {
 		__u32 l = *list;
@@ -214,6 +291,11 @@ int xdp_firewall(struct xdp_md *ctx)
 		if (l < FW_MAX_BLOCKLISTS)
 			fw_bump(&fw_list_stats, gen * FW_MAX_BLOCKLISTS + l, bytes);
 		return fw_finish(ctx, FW_KIND_BLOCKLIST, l, 1, 0, gen);
+	}
+
+	if (fw_mitigate(cfg, &f)) {
+		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_MITIGATED, bytes);
+		return fw_finish(ctx, FW_KIND_MITIGATED, 0, 1, 0, gen);
 	}
 
 	s.gen = gen;

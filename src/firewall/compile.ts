@@ -46,7 +46,8 @@
  * Byte layouts (little-endian host = bpfel):
  *   fw_ctrl    key u32 0            value { u32 active_gen }
  *   fw_config  key u32 gen          value { u32 rule_count; u32 chunks; u8 default_verdict;
- *                                          u8 malformed_verdict; u8 pad[2] }  (verdict 0 pass, 1 drop)
+ *                                          u8 malformed_verdict; u8 pad[2]; u32 mit_pps;
+ *                                          u64 mit_block_ns }  (verdict 0 pass, 1 drop)
  *   fw_block_v4/fw_block_v6  key { u32 prefixlen; u8 gen; u8 pad[3]; u8 addr[4 or 16] }  value u32 list
  *   fw_src_v4/fw_dst_v4/fw_src_v6/fw_dst_v6  key as above      value { u32 id; u32 chunks } (fw_class)
  *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value { u32 id; u32 chunks } (fw_class)
@@ -102,6 +103,9 @@ export interface CompiledPolicy {
   chunks: number;
   defaultVerdict: 0 | 1;
   malformedVerdict: 0 | 1;
+  /** Mitigation: packets per second per source before it is blocked (0 = off), and for how long. */
+  mitigationPps: number;
+  mitigationBlockNs: bigint;
   rules: { action: 0 | 1 | 2; pps: number; burst: number }[];
   blockV4: LpmEntry[];
   blockV6: LpmEntry[];
@@ -274,6 +278,8 @@ export function compilePolicy(policy: FirewallPolicy): CompiledPolicy {
     chunks,
     defaultVerdict: VERDICT_CODES[policy.default],
     malformedVerdict: VERDICT_CODES[policy.malformed],
+    mitigationPps: policy.mitigation?.thresholdPps ?? 0,
+    mitigationBlockNs: BigInt(Math.round((policy.mitigation?.blockForSeconds ?? 0) * 1e9)),
     rules: rules.map((r) => ({ action: ACTION_CODES[r.action], pps: r.rate?.pps ?? 0, burst: r.rate?.burst ?? 0 })),
     blockV4: blockEntries(policy, 4),
     blockV6: blockEntries(policy, 6),
@@ -320,8 +326,16 @@ export function lpmKey(gen: number, addr: Uint8Array, prefixLen: number): Buffer
   return k;
 }
 
-export function configValue(c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict'>): Buffer {
-  return encodeValue(fwConfigCodec, { rule_count: c.ruleCount, chunks: c.chunks, default_verdict: c.defaultVerdict, malformed_verdict: c.malformedVerdict, pad: [0, 0] });
+export function configValue(c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs'>): Buffer {
+  return encodeValue(fwConfigCodec, {
+    rule_count: c.ruleCount,
+    chunks: c.chunks,
+    default_verdict: c.defaultVerdict,
+    malformed_verdict: c.malformedVerdict,
+    pad: [0, 0],
+    mit_pps: c.mitigationPps,
+    mit_block_ns: c.mitigationBlockNs,
+  });
 }
 
 /** struct fw_class: a field lookup's class id and its chunk summary. */

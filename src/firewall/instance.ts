@@ -16,7 +16,7 @@ import { u32, type CompiledPolicy } from './compile.js';
 export const FIREWALL_PROGRAM = 'xdp_firewall';
 export const firewallObjectPath = (): string => join(packageRoot(), 'build', 'bpf', 'firewall.o');
 
-export const DECISION_KINDS = ['non-ip', 'malformed', 'blocklist', 'rule', 'default'] as const;
+export const DECISION_KINDS = ['non-ip', 'malformed', 'blocklist', 'rule', 'default', 'mitigated', 'blocked'] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 
 export interface KernelDecision {

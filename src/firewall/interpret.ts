@@ -3,6 +3,9 @@
  * reads them, byte layouts and all (see compile.ts). It is the executable spec of the XDP
  * program's classification: tests check it against the reference evaluator, and `apply`
  * follows the same steps on real maps (write the inactive generation, flip, clean up).
+ * Runtime state is not part of the image and not modelled: token buckets are the caller's
+ * (`rateLimit`), and mitigation and manual blocks are left out (the reference evaluator and
+ * the kernel tests cover them).
  */
 import {
   CHUNK_WORDS,

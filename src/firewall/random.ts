@@ -82,7 +82,7 @@ export function randomPolicyObject(r: Random, maxRules = 12): Record<string, unk
         entries: some(r, () => r.pick(r.chance(0.5) ? ['198.18.1.128/25', '198.19.7.7', '198.19.0.0/16', '198.18.0.2/32'] : ['2001:db8:ff::/48', '2001:db8::2', '2001:db8:1:2::/64']), 3),
       }))
     : [];
-  return {
+  const policy: Record<string, unknown> = {
     apiVersion: 'xdpkit/v1',
     kind: 'FirewallPolicy',
     default: r.pick(['pass', 'drop']),
@@ -90,6 +90,9 @@ export function randomPolicyObject(r: Random, maxRules = 12): Record<string, unk
     blocklists,
     rules,
   };
+  // Low thresholds so that a test's burst of frames from a few pool addresses trips them.
+  if (r.chance(0.2)) policy.mitigation = { threshold: { pps: r.pick([3, 10, 40]) }, blockFor: r.pick(['20ms', '1s']) };
+  return policy;
 }
 
 export function randomPolicy(r: Random, maxRules = 12): FirewallPolicy {

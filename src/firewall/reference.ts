@@ -14,19 +14,25 @@
  *          needs (TCP 20, UDP 8, ICMP 4, ICMPv6 4; by protocol number, whatever the family).
  *      The walk stops at a non-first IPv6 fragment: its protocol is the fragment header's next
  *      header. AH (51) and anything else ends the chain as the protocol.
- *   3. Blocklists: the source address in any listed prefix → drop ('blocklist'); the list
+ *   3. Manual blocks (`fw block add`, outside the policy): the source in an unexpired blocked
+ *      prefix → drop ('blocked'); the caller says which sources are blocked (`blocked`).
+ *   4. Blocklists: the source address in any listed prefix → drop ('blocklist'); the list
  *      reported is the one with the longest matching prefix (ties: the earlier list).
- *   4. Rules in order; the first whose every given field matches decides ('rule'):
+ *   5. Mitigation (when the policy has it): a source that mitigation blocks, or that this
+ *      packet takes over threshold.pps packets in its current one-second window, → drop
+ *      ('mitigated'), and it stays blocked for blockFor. The state is the caller's
+ *      (`mitigate`, e.g. MitigationWindows); default never.
+ *   6. Rules in order; the first whose every given field matches decides ('rule'):
  *        proto = IPv4 protocol / IPv6 final next header; src/dst: the address is in one of the
  *        prefixes of its own family (a list without the packet's family never matches);
  *        srcPorts/dstPorts: a TCP or UDP packet that carries its L4 header (never a non-first
  *        fragment) with the port in a range; tcpFlags: a TCP packet carrying its header with
  *        (flags & mask) == value. rate-limit: pass while the source's token bucket has tokens,
  *        drop beyond it (the bucket is the caller's: `rateLimit`; default always within).
- *   5. Nothing matched → policy.default ('default').
+ *   7. Nothing matched → policy.default ('default').
  */
 import { cidrContains, maskBytes, type Cidr, type Family } from './cidr.js';
-import type { Blocklist, FirewallPolicy, FirewallRule, Verdict } from './schema.js';
+import type { Blocklist, FirewallPolicy, FirewallRule, Mitigation, Verdict } from './schema.js';
 
 export const MAX_VLAN_TAGS = 2;
 export const MAX_IPV6_EXT_HEADERS = 8;
@@ -141,13 +147,21 @@ export type Decision =
   | { verdict: Verdict; kind: 'malformed' }
   | { verdict: 'drop'; kind: 'blocklist'; blocklist: number; name: string }
   | { verdict: Verdict; kind: 'rule'; rule: number; name: string; rateLimited?: boolean }
-  | { verdict: Verdict; kind: 'default' };
+  | { verdict: Verdict; kind: 'default' }
+  | { verdict: 'drop'; kind: 'mitigated' }
+  | { verdict: 'drop'; kind: 'blocked' };
 
 /** Rate-limit state: true when the rule's bucket for this source still has a token (take it). */
 export type RateLimiter = (rule: FirewallRule, src: Uint8Array) => boolean;
 
+/** Mitigation state: true when the source is blocked or this packet takes it over the threshold. */
+export type Mitigator = (mitigation: Mitigation, family: Family, src: Uint8Array) => boolean;
+
 export interface EvaluateOptions {
   rateLimit?: RateLimiter;
+  mitigate?: Mitigator;
+  /** Manual blocks: true when an unexpired manual block covers the source. */
+  blocked?: (family: Family, src: Uint8Array) => boolean;
 }
 
 type IpFacts = Extract<PacketFacts, { kind: 'ip' }>;
@@ -209,8 +223,10 @@ export function createReferenceEvaluator(policy: FirewallPolicy): ReferenceEvalu
   const evaluateFacts = (f: PacketFacts, options: EvaluateOptions = {}): Decision => {
     if (f.kind === 'non-ip') return { verdict: 'pass', kind: 'non-ip' };
     if (f.kind === 'malformed') return { verdict: policy.malformed, kind: 'malformed' };
+    if (options.blocked?.(f.family, f.src)) return { verdict: 'drop', kind: 'blocked' };
     const bl = block[f.family].lookup(f.src);
     if (bl !== undefined) return { verdict: 'drop', kind: 'blocklist', blocklist: bl, name: policy.blocklists[bl]!.name };
+    if (policy.mitigation && options.mitigate?.(policy.mitigation, f.family, f.src)) return { verdict: 'drop', kind: 'mitigated' };
     for (const r of policy.rules) {
       if (!ruleMatches(r, f)) continue;
       if (r.action === 'rate-limit') {
@@ -252,5 +268,34 @@ export class TokenBuckets {
       return true;
     }
     return false;
+  };
+}
+
+/**
+ * Mitigation's per-source state as the data plane keeps it (fw_mitigate in bpf/firewall.c):
+ * packets counted in fixed one-second windows that start at a source's first packet after the
+ * previous window ended; the packet that makes the count exceed threshold.pps is dropped and
+ * blocks the source for blockFor; a block ends when a packet arrives at or after its end.
+ */
+export class MitigationWindows {
+  private readonly windows = new Map<string, { start: bigint; packets: number }>();
+  private readonly blocks = new Map<string, bigint>();
+
+  constructor(private readonly now: () => bigint = process.hrtime.bigint) {}
+
+  readonly mitigate: Mitigator = (m, family, src) => {
+    const key = `${family}/${Buffer.from(src).toString('hex')}`;
+    const t = this.now();
+    const until = this.blocks.get(key);
+    if (until !== undefined) {
+      if (t < until) return true;
+      this.blocks.delete(key);
+    }
+    let w = this.windows.get(key);
+    if (!w || t - w.start >= 1_000_000_000n) this.windows.set(key, (w = { start: t, packets: 0 }));
+    w.packets++;
+    if (w.packets <= m.thresholdPps) return false;
+    this.blocks.set(key, t + BigInt(Math.round(m.blockForSeconds * 1e9)));
+    return true;
   };
 }

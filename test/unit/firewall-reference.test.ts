@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { policyFromObject } from '../../src/firewall/load.js';
-import { createReferenceEvaluator, TokenBuckets, type Decision } from '../../src/firewall/reference.js';
+import { createReferenceEvaluator, MitigationWindows, TokenBuckets, type Decision } from '../../src/firewall/reference.js';
 import { buildPacket, type LayerSpec } from '../../src/net/packet.js';
 
 const policy = policyFromObject({
@@ -98,5 +98,41 @@ describe('firewall reference evaluator', () => {
     const r = createReferenceEvaluator(p);
     assert.equal(by(r.evaluate(short(pkt(eth, v4('198.18.2.9', '198.18.0.1'), udp(1, 80)), 1))), 'pass malformed');
     assert.equal(by(r.evaluate(pkt(eth, v4('198.18.2.9', '198.18.0.1'), udp(1, 80)))), 'drop blocklist all');
+  });
+
+  it('mitigation: threshold.pps packets per window pass, the next blocks the source for blockFor; windows roll over', () => {
+    let now = 0n;
+    const model = new MitigationWindows(() => now);
+    const p = policyFromObject({
+      apiVersion: 'xdpkit/v1', kind: 'FirewallPolicy', default: 'pass',
+      blocklists: [{ name: 'bad', entries: ['198.19.0.0/16'] }],
+      rules: [{ name: 'no-telnet', action: 'drop', proto: 'tcp', dstPorts: [23] }],
+      mitigation: { threshold: { pps: 3 }, blockFor: '10s' },
+    });
+    const r = createReferenceEvaluator(p);
+    const run = (src: string, dport = 80) => by(r.evaluate(pkt(eth, v4(src, '198.18.0.1'), tcp(5000, dport)), { mitigate: model.mitigate }));
+    assert.equal(run('198.18.2.9', 23), 'drop rule no-telnet', 'counted, then the rules decide');
+    assert.equal(run('198.18.2.9'), 'pass default');
+    assert.equal(run('198.18.2.9'), 'pass default');
+    assert.equal(run('198.18.2.9'), 'drop mitigated', 'the fourth packet in one second');
+    assert.equal(run('198.18.2.10'), 'pass default', 'per source');
+    assert.equal(run('198.19.0.1'), 'drop blocklist bad', 'blocklists come first and are not counted');
+    now += 9_999_999_999n;
+    assert.equal(run('198.18.2.9'), 'drop mitigated', 'still blocked just before blockFor ends');
+    now += 1n;
+    assert.equal(run('198.18.2.9'), 'pass default', 'a new window after the block');
+    now += 999_999_999n;
+    for (let i = 0; i < 2; i++) assert.equal(run('198.18.2.9'), 'pass default');
+    assert.equal(run('198.18.2.9'), 'drop mitigated', 'four in the window that began at the block end');
+    assert.equal(by(r.evaluate(pkt(eth, v4('198.18.2.11', '198.18.0.1'), tcp(5000, 80)))), 'pass default', 'no state given: never mitigated');
+  });
+
+  it('manual blocks come before blocklists and rules', () => {
+    const p = policyFromObject({ apiVersion: 'xdpkit/v1', kind: 'FirewallPolicy', default: 'pass', blocklists: [{ name: 'bad', entries: ['198.19.0.0/16'] }] });
+    const blocked = (family: number, src: Uint8Array) => family === 4 && src[3] === 1;
+    const r = createReferenceEvaluator(p);
+    assert.equal(by(r.evaluate(pkt(eth, v4('198.19.0.1', '198.18.0.1'), udp(1, 80)), { blocked })), 'drop blocked');
+    assert.equal(by(r.evaluate(pkt(eth, v4('198.19.0.2', '198.18.0.1'), udp(1, 80)), { blocked })), 'drop blocklist bad');
+    assert.equal(by(r.evaluate(pkt(eth, v4('198.18.0.2', '198.18.0.1'), udp(1, 80)), { blocked })), 'pass default');
   });
 });

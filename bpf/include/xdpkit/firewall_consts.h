@@ -27,6 +27,17 @@
 #ifndef FW_RATE_ENTRIES
 #define FW_RATE_ENTRIES 65536
 #endif
+/* Mitigation state: sources counted, sources blocked (separate, so that a flood of new
+ * sources evicting counters never evicts a block). */
+#ifndef FW_MIT_RATE_ENTRIES
+#define FW_MIT_RATE_ENTRIES 65536
+#endif
+#ifndef FW_MIT_BLOCK_ENTRIES
+#define FW_MIT_BLOCK_ENTRIES 65536
+#endif
+#ifndef FW_MAN_ENTRIES
+#define FW_MAN_ENTRIES 65536
+#endif
 
 /* Actions (fw_rules) and verdicts (fw_config). */
 #define FW_ACTION_PASS 0
@@ -39,12 +50,16 @@
 #define FW_KIND_BLOCKLIST 2
 #define FW_KIND_RULE 3
 #define FW_KIND_DEFAULT 4
+#define FW_KIND_MITIGATED 5
+#define FW_KIND_BLOCKED 6
 
 /* fw_misc_stats slots per generation. */
 #define FW_MISC_MALFORMED 0
 #define FW_MISC_DEFAULT 1
 #define FW_MISC_RATE_LIMITED 2
 #define FW_MISC_NON_IP 3
-#define FW_MISC_SLOTS 4
+#define FW_MISC_MITIGATED 4 /* dropped by mitigation */
+#define FW_MISC_BLOCKED 5   /* dropped by a manual block */
+#define FW_MISC_SLOTS 6
 
 #endif

@@ -34,6 +34,14 @@
 		__type(value, value_type);                \
 	} name SEC(".maps")
 
+#define FW_LRU(name, entries, key_type, value_type)      \
+	struct {                                          \
+		__uint(type, BPF_MAP_TYPE_LRU_HASH);      \
+		__uint(max_entries, entries);             \
+		__type(key, key_type);                    \
+		__type(value, value_type);                \
+	} name SEC(".maps")
+
 FW_ARRAY(fw_ctrl, 1, struct fw_ctrl);
 FW_ARRAY(fw_config, 2, struct fw_config);
 FW_LPM(fw_block_v4, FW_BLOCK_ENTRIES, struct fw_lpm_v4, __u32);
@@ -54,12 +62,13 @@ FW_PERCPU(fw_rule_stats, 2 * FW_MAX_RULES, struct fw_counter);
 FW_PERCPU(fw_list_stats, 2 * FW_MAX_BLOCKLISTS, struct fw_counter);
 FW_PERCPU(fw_misc_stats, 2 * FW_MISC_SLOTS, struct fw_counter);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, FW_RATE_ENTRIES);
-	__type(key, struct fw_rate_key);
-	__type(value, struct fw_rate_state);
-} fw_rate SEC(".maps");
+FW_LRU(fw_rate, FW_RATE_ENTRIES, struct fw_rate_key, struct fw_rate_state);
+
+/* Mitigation and manual blocks: outside the generations (a policy apply keeps them). */
+FW_LRU(fw_mit_rate, FW_MIT_RATE_ENTRIES, struct fw_src_key, struct fw_mit_rate);
+FW_LRU(fw_mit_block, FW_MIT_BLOCK_ENTRIES, struct fw_src_key, struct fw_mit_block);
+FW_LPM(fw_man_v4, FW_MAN_ENTRIES, struct fw_man_v4, struct fw_man_block);
+FW_LPM(fw_man_v6, FW_MAN_ENTRIES, struct fw_man_v6, struct fw_man_block);
 
 FW_ARRAY(fw_decision_map, 1, struct fw_decision);
 

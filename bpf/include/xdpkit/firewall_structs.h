@@ -15,6 +15,8 @@ struct fw_config {
 	__u8 default_verdict; /* 0 pass, 1 drop */
 	__u8 malformed_verdict;
 	__u8 pad[2];
+	__u32 mit_pps;      /* mitigation threshold per source; 0 = no mitigation */
+	__u64 mit_block_ns; /* how long mitigation blocks a source */
 };
 
 /* LPM keys: prefixlen = 32 + prefix length; gen and pad are always fully matched. */
@@ -69,6 +71,43 @@ struct fw_rate_key {
 struct fw_rate_state {
 	__u64 nanotokens; /* tokens × 1e9 */
 	__u64 last_ns;
+};
+
+/* A source address (fw_mit_rate, fw_mit_block): IPv4 in addr[0..3], the rest zero. */
+struct fw_src_key {
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/* Mitigation's packet count of one source in fixed one-second windows. */
+struct fw_mit_rate {
+	__u64 window_ns;    /* bpf_ktime_get_ns() when the current window began */
+	__u64 packets;      /* in the current window */
+	__u64 prev_packets; /* in the window just before (0 when there was a gap) */
+};
+
+/* A source mitigation blocks until until_ns (bpf_ktime_get_ns clock), and what it dropped. */
+struct fw_mit_block {
+	__u64 until_ns;
+	__u64 dropped;
+};
+
+/* Manual blocks (fw_man_v4/fw_man_v6): LPM keys without a generation, since they live outside
+ * the policy; prefixlen is the prefix length itself. */
+struct fw_man_v4 {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct fw_man_v6 {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct fw_man_block {
+	__u64 until_ns; /* bpf_ktime_get_ns clock; 0 = until deleted */
+	__u64 dropped;
 };
 
 /* The last packet's decision (fw_decision[0]), written only when fw_record_decision is set
