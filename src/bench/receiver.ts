@@ -7,19 +7,23 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { runCommand } from '../net/index.js';
 
-/** Thread ids of the NAPI kthreads of `ifname` (names are global: give the device a unique name). */
-export function napiThreads(ifname: string): number[] {
-  const prefix = `napi/${ifname}-`;
+/** Thread ids of the kthreads whose name starts with `prefix` (names are cut at 15 characters). */
+export function threadsNamed(prefix: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim().startsWith(prefix)) pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith(prefix)) pids.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
   }
   return pids;
+}
+
+/** Thread ids of the NAPI kthreads of `ifname` (names are global: give the device a unique name). */
+export function napiThreads(ifname: string): number[] {
+  return threadsNamed(`napi/${ifname}-`);
 }
 
 /** Summed run time in ns of the given threads (0 for one that is gone). */

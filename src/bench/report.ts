@@ -4,13 +4,13 @@ import { basename, join } from 'node:path';
 import { packageRoot } from '../programs/catalogue.js';
 import type { BenchReport, ScenarioSummary } from './run.js';
 
-export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'ratio', 'best', 'spread', 'vs', 'prog ns', 'live ns'] as const;
+export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'ratio', 'best', 'spread', 'vs', 'prog ns', 'live ns', 'other ns'] as const;
 
 const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
 
 /** One row per scenario: medians over rounds, ratios to the same round's baseline (1 = as cheap). */
 export function summaryRow(s: ScenarioSummary): string[] {
-  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0), fixed(s.liveProgramNs, 0)];
+  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0), fixed(s.liveProgramNs, 0), fixed(s.otherCpuNsPerPacket, 0)];
 }
 
 export function headerLines(report: BenchReport): string[] {
@@ -18,8 +18,15 @@ export function headerLines(report: BenchReport): string[] {
   return [
     `kernel ${report.machine.kernel}, ${report.machine.cpuModel}, ${report.machine.cores} cores`,
     ...(s.statsSysctl ? ['kernel.bpf_stats_enabled is on: every BPF program paid for run-time statistics while measured'] : []),
-    `${s.rounds} rounds (after ${s.warmupRounds} warm-up) × ${s.durationS !== undefined ? `${s.durationS} s` : `${s.packets} frames`} per scenario, ${s.frameSize}-byte UDP/IPv4 frames, ${s.flows} flow(s) (forwarding ${s.forwardFlows}), batch ${s.batchSize}; generator on CPU ${s.generatorCpu}, receiver NAPI thread on CPU ${s.receiverCpu}`,
+    `${s.rounds} rounds (after ${s.warmupRounds} warm-up), each scenario in ${s.pairs} window(s) of ${windowText(report)} between windows of its baseline; ${s.frameSize}-byte ${s.protocol.toUpperCase()}/IPv${s.family} frames, ${s.flows} flow(s) (forwarding ${s.forwardFlows}), batch ${s.batchSize}; generator on CPU ${s.generatorCpu}, receiver NAPI thread on CPU ${s.receiverCpu}`,
+    ...(report.skipped ?? []).map((x) => `skipped ${x.scenario}: ${x.reason}`),
   ];
+}
+
+function windowText(report: BenchReport): string {
+  const s = report.settings;
+  if (s.packets !== undefined && s.durationS !== undefined) return `${s.packets} frames or ${s.durationS} s`;
+  return s.packets !== undefined ? `${s.packets} frames` : `${s.durationS} s`;
 }
 
 export function markdown(report: BenchReport): string {
@@ -33,8 +40,8 @@ export function markdown(report: BenchReport): string {
     ...report.summaries.map((s) => `| ${summaryRow(s).join(' | ')} |`),
     '',
     'Mpps: frames received per second at the receiver (for forwarders: at the forwarding hop). ns/pkt: CPU time of that hop\'s NAPI thread per frame received.',
-    'ratio: the same round\'s baseline ns/pkt (vs: touch-and-drop for filters, the minimal XDP forwarder for forwarders) over this one (1.00 = as cheap), median over rounds; best and spread (max − min) of that ratio.',
-    'prog ns: the program alone, BPF_PROG_TEST_RUN. live ns: the XDP program on the receiver per run while it ran live (kernel run-time statistics, over a short burst after each measured window). Absolute figures swing between runs on shared machines; compare ratios.',
+    'ratio: baseline ns/pkt over this ns/pkt (vs: touch-and-drop for filters, the minimal XDP forwarder for forwarders; 1.00 = as cheap), each scenario window against the mean of the baseline windows just before and after it; per round the median of those pairs, then the median over rounds, the best round and the spread (max − min). The baseline\'s own row compares each of its windows with its neighbouring baseline windows: the noise floor.',
+    'prog ns: the program alone, BPF_PROG_TEST_RUN. live ns: the XDP program on the receiver per run while it ran live (kernel run-time statistics, over a short burst after the slot\'s last window). other ns: CPU time per frame on the CPU a program steered the frames to (cpumap\'s thread, which runs the stack there). Absolute figures swing between runs on shared machines; compare ratios.',
     '',
     ...report.summaries.map((s) => `- **${s.scenario}**: ${s.description}`),
     '',

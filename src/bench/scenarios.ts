@@ -1,18 +1,25 @@
 /**
  * What a benchmark compares: XDP ceilings, xdpkit's built-ins, and Linux doing the same job
- * (drop UDP to one port) with iptables, nftables and xdp-filter, or not at all (the stack);
- * and forwarders (the minimal XDP forwarder, xdpkit's redirect, kernel forwarding, nftables
- * DNAT) sending every frame on to a sink in a third namespace.
- * A scenario sets itself up on the receiving veth end and tears itself down; the runner
- * measures between the two.
+ * (drop the benchmark traffic) with iptables, nftables and xdp-filter, or not at all (the
+ * stack); and forwarders (the minimal XDP forwarder, xdpkit's redirect and reflect, kernel
+ * forwarding, nftables DNAT) sending every frame on, to a sink in a third namespace or back.
+ * A scenario sets itself up on the receiving veth end for one slot of a round and tears itself
+ * down after it; the runner alternates its windows with the baseline's in between.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { attachXdp, BpfObject, closeLinkFd, detachXdp, u32, type XdpTarget } from '../bpf/index.js';
-import { runCommand } from '../net/index.js';
-import { packageRoot } from '../programs/catalogue.js';
-import { builtinProgram } from '../programs/catalogue.js';
+import { runCommand, type TemplateProtocol } from '../net/index.js';
+import { builtinProgram, packageRoot, type BuiltinName } from '../programs/catalogue.js';
+import { builtinSetup, setRedirectTarget, type BuiltinOptions } from '../programs/configure.js';
 import { actionStatsCodec } from '../programs/map-codecs.js';
+import { threadsNamed } from './receiver.js';
+
+/** The traffic the generator sends: the filters' rules match its protocol and family. */
+export interface Traffic {
+  protocol: TemplateProtocol;
+  family: 4 | 6;
+}
 
 /** Where a scenario runs: the receiver's device and namespace, the port the filters drop. */
 export interface ScenarioEnv {
@@ -20,6 +27,7 @@ export interface ScenarioEnv {
   ifname: string;
   ifindex: number;
   dropPort: number;
+  traffic: Traffic;
   /** Runs fn in the receiver's network namespace. */
   inReceiver<T>(fn: () => T | Promise<T>): Promise<T>;
   /** Forwarding: the receiver's device towards the sink (third namespace) and the sink's end. */
@@ -34,17 +42,25 @@ export interface ScenarioEnv {
   };
 }
 
+/**
+ * A scenario set up for one slot of a round. What would hide the baseline (an XDP program on
+ * the receiver) is switched on and off per measured window with activate/deactivate, so the
+ * runner can alternate baseline and scenario windows; what the baseline's XDP program shadows
+ * anyway (netfilter rules, sysctls) stays in place for the whole slot.
+ */
 export interface ScenarioHandle {
-  /** fd of the XDP program attached to the receiver (for the kernel's run-time statistics). */
-  programFd?: number;
+  activate?(): Promise<void>;
+  deactivate?(): Promise<void>;
   /** ns per run of the program alone (BPF_PROG_TEST_RUN, large repeat); XDP scenarios only. */
   programCostNs?(frame: Buffer, repeat: number): number;
   /** Verdicts counted by the program itself (xdpkit programs only). */
   verdicts?(): { dropped: bigint; passed: bigint };
+  /** Threads that do the scenario's work on another CPU (cpumap's kthreads), to count their time apart. */
+  otherCpuThreads?(): number[];
   teardown(): Promise<void>;
 }
 
-/** filter: frames end at the receiver (judged against touch); forward: the receiver forwards them to the sink (judged against xdp-fwd). */
+/** filter: frames end at the receiver (judged against touch); forward: the receiver sends them on (judged against xdp-fwd). */
 export type ScenarioGroup = 'filter' | 'forward';
 
 export const BASELINES: Record<ScenarioGroup, string> = { filter: 'touch', forward: 'xdp-fwd' };
@@ -53,10 +69,17 @@ export interface Scenario {
   name: string;
   group: ScenarioGroup;
   description: string;
+  /** Forwarders: where the frames go, the sink in the third namespace (default) or back to the sender. */
+  deliversTo?: 'sink' | 'sender';
+  /** Why the scenario cannot run with this traffic (undefined: it can). */
+  unsupported?(traffic: Traffic): string | undefined;
   setup(env: ScenarioEnv): Promise<ScenarioHandle>;
 }
 
-/** Loads an XDP object, attaches it natively to the receiver, detaches and closes on teardown. */
+/**
+ * Loads an XDP object (configure: before load, prepare: after, in the receiver's namespace);
+ * activate attaches it natively to the receiver, deactivate detaches it, teardown closes it.
+ */
 async function xdpScenario(env: ScenarioEnv, objectPath: string, program: string, configure?: (o: BpfObject) => void, prepare?: (o: BpfObject) => void): Promise<ScenarioHandle> {
   const object = BpfObject.open(objectPath);
   const target: XdpTarget = { ifindex: env.ifindex, name: env.ifname };
@@ -64,19 +87,25 @@ async function xdpScenario(env: ScenarioEnv, objectPath: string, program: string
   try {
     configure?.(object);
     object.load();
-    const fd = object.program(program).fd;
     // In the receiver's namespace: a DEVMAP resolves ifindexes in the namespace of whoever updates it.
-    linkFd = await env.inReceiver(() => {
-      prepare?.(object);
-      return attachXdp(target, fd, { mode: 'native' }).linkFd;
-    });
+    if (prepare) await env.inReceiver(() => prepare(object));
   } catch (error) {
     object.close();
     throw error;
   }
+  const fd = object.program(program).fd;
+  const detach = async (): Promise<void> => {
+    const fd = linkFd;
+    linkFd = undefined;
+    if (fd !== undefined) closeLinkFd(fd);
+    await env.inReceiver(() => detachXdp(target));
+  };
   const hasStats = object.userMapNames().includes('xdp_stats');
   return {
-    programFd: object.program(program).fd,
+    activate: async () => {
+      linkFd = await env.inReceiver(() => attachXdp(target, fd, { mode: 'native' }).linkFd);
+    },
+    deactivate: detach,
     programCostNs: (frame, repeat) => object.program(program).testRun({ data: frame, repeat }).durationNs,
     ...(hasStats
       ? {
@@ -88,13 +117,19 @@ async function xdpScenario(env: ScenarioEnv, objectPath: string, program: string
       : {}),
     async teardown() {
       try {
-        if (linkFd !== undefined) closeLinkFd(linkFd);
-        await env.inReceiver(() => detachXdp(target));
+        if (linkFd !== undefined) await detach();
       } finally {
         object.close();
       }
     },
   };
+}
+
+/** A built-in configured the way `xdpkit prog load` would configure it with these options. */
+function builtinScenario(env: ScenarioEnv, name: BuiltinName, options: BuiltinOptions = {}): Promise<ScenarioHandle> {
+  const setup = builtinSetup(name, options);
+  const program = builtinProgram(name);
+  return xdpScenario(env, program.object, program.program, (o) => o.setConstants(setup.constants), setup.configure);
 }
 
 const benchObject = (name: string): string => join(packageRoot(), 'build', 'bpf', `${name}.o`);
@@ -103,10 +138,24 @@ function inNs(env: ScenarioEnv, argv: string[]): Promise<unknown> {
   return runCommand(['ip', 'netns', 'exec', env.netns, ...argv]);
 }
 
+/** Feeds a ruleset to nft inside the receiver's namespace. */
+function nftApply(env: ScenarioEnv, rules: string): Promise<unknown> {
+  return inNs(env, ['sh', '-c', 'printf "%s" "$0" | nft -f -', rules]);
+}
+
 /** Keeps the host's mount namespace (xdp-filter pins its maps in the host's bpffs). */
 function inNetOnly(env: ScenarioEnv, argv: string[]): Promise<unknown> {
   return runCommand(['nsenter', `--net=/run/netns/${env.netns}`, ...argv]);
 }
+
+/** nftables' name of the traffic's upper-layer protocol, and its match (port for TCP/UDP). */
+function nftMatch(env: ScenarioEnv): string {
+  const { protocol, family } = env.traffic;
+  if (protocol === 'icmp') return `meta l4proto ${family === 4 ? 'icmp' : 'ipv6-icmp'}`;
+  return `${protocol} dport ${env.dropPort}`;
+}
+
+const onlyUdp = (traffic: Traffic): string | undefined => (traffic.protocol === 'udp' ? undefined : 'drops UDP only');
 
 const noTeardown = async (): Promise<void> => {};
 
@@ -126,45 +175,45 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'drop_udp',
     group: 'filter',
-    description: 'xdpkit drop_udp, dropping UDP to the benchmark port (match_ports = 1)',
-    setup: (env) =>
-      xdpScenario(
-        env,
-        builtinProgram('drop_udp').object,
-        'xdp_drop_udp',
-        (o) => o.setConstants({ match_ports: 1 }),
-        (o) => {
-          const key = Buffer.alloc(4);
-          key.writeUInt32LE(env.dropPort);
-          o.map('drop_ports').set(key, Buffer.from([1]));
-        },
-      ),
+    description: 'xdpkit drop_udp, dropping UDP to the benchmark port (--port)',
+    unsupported: onlyUdp,
+    setup: (env) => builtinScenario(env, 'drop_udp', { ports: [env.dropPort] }),
   },
   {
     name: 'xdp-filter',
     group: 'filter',
-    description: 'xdp-filter (xdp-tools), native, dropping UDP to the benchmark port',
+    description: 'xdp-filter (xdp-tools), native, dropping the benchmark port',
+    unsupported: (traffic) => (traffic.protocol === 'icmp' ? 'filters ports and addresses only' : undefined),
     async setup(env) {
-      await inNetOnly(env, ['xdp-filter', 'load', '-m', 'native', '-f', 'udp,ipv4', env.ifname]);
-      try {
-        await inNetOnly(env, ['xdp-filter', 'port', '-p', 'udp', '-m', 'dst', String(env.dropPort)]);
-      } catch (error) {
-        await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]).catch(() => {});
-        throw error;
-      }
+      const { protocol, family } = env.traffic;
       // xdp-filter pins its maps in the host's bpffs: unload it before the testbed's own signal
       // handler removes the namespace (prepended, so it runs first).
+      let loaded = false;
       const onSignal = (): void => {
-        spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, 'xdp-filter', 'unload', env.ifname], { stdio: 'ignore' });
+        if (loaded) spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, 'xdp-filter', 'unload', env.ifname], { stdio: 'ignore' });
         removeSignalHandlers();
       };
       const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
       const removeSignalHandlers = (): void => signals.forEach((sig) => process.removeListener(sig, onSignal));
       signals.forEach((sig) => process.prependListener(sig, onSignal));
+      const unload = async (): Promise<void> => {
+        if (!loaded) return;
+        loaded = false;
+        await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]);
+      };
       return {
-        teardown: async () => {
-          removeSignalHandlers();
-          await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]);
+        async activate() {
+          loaded = true;
+          await inNetOnly(env, ['xdp-filter', 'load', '-m', 'native', '-f', `${protocol},ipv${family}`, env.ifname]);
+          await inNetOnly(env, ['xdp-filter', 'port', '-p', protocol, '-m', 'dst', String(env.dropPort)]);
+        },
+        deactivate: unload,
+        async teardown() {
+          try {
+            await unload();
+          } finally {
+            removeSignalHandlers();
+          }
         },
       };
     },
@@ -172,33 +221,46 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'iptables',
     group: 'filter',
-    description: 'iptables raw PREROUTING drop of UDP to the benchmark port (no XDP)',
+    description: 'iptables (ip6tables) raw PREROUTING drop of the benchmark traffic (no XDP)',
     async setup(env) {
-      await inNs(env, ['iptables', '-t', 'raw', '-A', 'PREROUTING', '-p', 'udp', '--dport', String(env.dropPort), '-j', 'DROP']);
-      return { teardown: () => inNs(env, ['iptables', '-t', 'raw', '-F', 'PREROUTING']).then(() => {}) };
+      const { protocol, family } = env.traffic;
+      const tool = family === 4 ? 'iptables' : 'ip6tables';
+      const match = protocol === 'icmp' ? ['-p', family === 4 ? 'icmp' : 'ipv6-icmp'] : ['-p', protocol, '--dport', String(env.dropPort)];
+      await inNs(env, [tool, '-t', 'raw', '-A', 'PREROUTING', ...match, '-j', 'DROP']);
+      return { teardown: () => inNs(env, [tool, '-t', 'raw', '-F', 'PREROUTING']).then(() => {}) };
     },
   },
   {
     name: 'nftables',
     group: 'filter',
-    description: 'nftables netdev ingress drop of UDP to the benchmark port (no XDP)',
+    description: 'nftables netdev ingress drop of the benchmark traffic (no XDP)',
     async setup(env) {
-      const rules = `table netdev xdpkit_bench {\n chain ingress {\n  type filter hook ingress device "${env.ifname}" priority -500;\n  udp dport ${env.dropPort} drop\n }\n}\n`;
-      await runCommand(['ip', 'netns', 'exec', env.netns, 'sh', '-c', 'printf "%s" "$0" | nft -f -', rules]);
+      await nftApply(env, `table netdev xdpkit_bench {\n chain ingress {\n  type filter hook ingress device "${env.ifname}" priority -500;\n  ${nftMatch(env)} drop\n }\n}\n`);
       return { teardown: () => inNs(env, ['nft', 'delete', 'table', 'netdev', 'xdpkit_bench']).then(() => {}) };
     },
   },
   {
     name: 'pass',
     group: 'filter',
-    description: 'xdpkit pass: every frame goes on to the stack (UDP to a closed port)',
-    setup: (env) => xdpScenario(env, builtinProgram('pass').object, 'xdp_pass'),
+    description: 'xdpkit pass: every frame goes on to the stack (closed port)',
+    setup: (env) => builtinScenario(env, 'pass'),
   },
   {
     name: 'stack',
     group: 'filter',
-    description: 'no filter at all: the stack receives every frame (UDP to a closed port)',
+    description: 'no filter at all: the stack receives every frame (closed port)',
     setup: async () => ({ teardown: noTeardown }),
+  },
+  {
+    name: 'cpumap',
+    group: 'filter',
+    description: 'xdpkit cpumap steering every flow to the generator\'s CPU, where the stack receives it; ns/pkt is the receiving CPU, other ns the cpumap thread',
+    async setup(env) {
+      const before = new Set(threadsNamed(`cpumap/${STEER_CPU}/`));
+      const handle = await builtinScenario(env, 'cpumap', { cpus: [STEER_CPU] });
+      // The CPU's queue comes with a kthread (cpumap/<cpu>/map:<id>): the new one is ours.
+      return { ...handle, otherCpuThreads: () => threadsNamed(`cpumap/${STEER_CPU}/`).filter((pid) => !before.has(pid)) };
+    },
   },
   {
     name: 'xdp-fwd',
@@ -210,20 +272,26 @@ export const SCENARIOS: readonly Scenario[] = [
         benchObject('bench_fwd'),
         'xdp_bench_fwd',
         (o) => o.setConstants({ src_mac: macBytes(env.forward.mac), dst_mac: macBytes(env.forward.sinkMac) }),
-        (o) => o.map('fwd_map').set(u32Buffer(0), u32Buffer(env.forward.ifindex)),
+        (o) => setRedirectTarget(o.map('fwd_map'), 0, String(env.forward.ifindex)),
       ),
   },
   {
     name: 'redirect',
     group: 'forward',
     description: 'xdpkit redirect: slot 0 of redirect_map is the device towards the sink (MACs left as they are)',
-    setup: (env) =>
-      xdpScenario(env, builtinProgram('redirect').object, 'xdp_redirect', undefined, (o) => o.map('redirect_map').set(u32Buffer(0), u32Buffer(env.forward.ifindex))),
+    setup: (env) => builtinScenario(env, 'redirect', { target: env.forward.ifname }),
+  },
+  {
+    name: 'reflect',
+    group: 'forward',
+    description: 'xdpkit reflect: XDP_TX back to the sender with MACs, addresses and ports (ICMP: echo reply) swapped',
+    deliversTo: 'sender',
+    setup: (env) => builtinScenario(env, 'reflect'),
   },
   {
     name: 'kernel-fwd',
     group: 'forward',
-    description: 'plain kernel IPv4 forwarding (no XDP, no netfilter rules)',
+    description: 'plain kernel forwarding (no XDP, no netfilter rules)',
     async setup(env) {
       await ipForwarding(env, true);
       return { teardown: () => ipForwarding(env, false) };
@@ -234,18 +302,19 @@ export const SCENARIOS: readonly Scenario[] = [
     group: 'forward',
     description: 'kernel forwarding with nftables DNAT of the VIP over three backends (numgen round robin per connection, conntrack)',
     async setup(env) {
+      const family = env.traffic.family === 4 ? 'ip' : 'ip6';
       const map = env.forward.backends.map((b, i) => `${i} : ${b}`).join(', ');
-      const rules = `table ip xdpkit_bench_nat {\n chain pre {\n  type nat hook prerouting priority -100;\n  ip daddr ${env.forward.vip} udp dport ${env.dropPort} dnat to numgen inc mod ${env.forward.backends.length} map { ${map} }\n }\n}\n`;
+      const rules = `table ${family} xdpkit_bench_nat {\n chain pre {\n  type nat hook prerouting priority -100;\n  ${family} daddr ${env.forward.vip} ${nftMatch(env)} dnat to numgen inc mod ${env.forward.backends.length} map { ${map} }\n }\n}\n`;
       await ipForwarding(env, true);
       try {
-        await runCommand(['ip', 'netns', 'exec', env.netns, 'sh', '-c', 'printf "%s" "$0" | nft -f -', rules]);
+        await nftApply(env, rules);
       } catch (error) {
         await ipForwarding(env, false);
         throw error;
       }
       return {
         async teardown() {
-          await inNs(env, ['nft', 'delete', 'table', 'ip', 'xdpkit_bench_nat']);
+          await inNs(env, ['nft', 'delete', 'table', family, 'xdpkit_bench_nat']);
           await ipForwarding(env, false);
         },
       };
@@ -253,20 +322,14 @@ export const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
-function u32Buffer(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(value);
-  return b;
-}
+/** cpumap steers to this CPU: the generator's, so the receiving CPU keeps only the steering. */
+export const STEER_CPU = 0;
 
 function macBytes(mac: string): Buffer {
   return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 }
 
 async function ipForwarding(env: ScenarioEnv, on: boolean): Promise<void> {
-  await inNs(env, ['sysctl', '-q', '-w', `net.ipv4.ip_forward=${on ? 1 : 0}`]);
-}
-
-export function scenarioByName(name: string): Scenario | undefined {
-  return SCENARIOS.find((s) => s.name === name);
+  const key = env.traffic.family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding';
+  await inNs(env, ['sysctl', '-q', '-w', `${key}=${on ? 1 : 0}`]);
 }

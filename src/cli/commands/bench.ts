@@ -1,6 +1,6 @@
 /**
  * `xdpkit bench`: measures XDP ceilings, xdpkit's built-ins and Linux's own filters (iptables,
- * nftables, xdp-filter, the bare stack) on a throwaway veth pair with the in-kernel generator,
+ * nftables, xdp-filter, the bare stack) and forwarders on a throwaway veth pair with the in-kernel generator,
  * prints the table and writes JSON + Markdown under bench/results/. Everything it creates lives
  * in its own namespaces and is removed at the end, also on Ctrl-C.
  */
@@ -10,27 +10,40 @@ import { summaryRow, COLUMNS, headerLines, writeResults } from '../../bench/repo
 import { runBench } from '../../bench/run.js';
 import { SCENARIOS } from '../../bench/scenarios.js';
 import { InvalidArgumentError } from '../../bpf/index.js';
+import { MAX_FLOWS, MAX_FRAME_SIZE, MIN_FRAME_SIZE, TEMPLATE_PROTOCOLS } from '../../net/index.js';
 import { outputFor } from '../output.js';
 
-const Options = z.object({
-  rounds: z.coerce.number().int().min(1).max(100),
-  warmup: z.coerce.number().int().min(0).max(10),
-  duration: z.coerce.number().positive().max(60),
-  flows: z.coerce.number().int().min(1).max(4096),
-  size: z.coerce.number().int().min(60).max(1514),
-  batch: z.coerce.number().int().min(1).max(256),
-  scenarios: z.string().optional(),
-  write: z.boolean(),
-});
+const Options = z
+  .object({
+    rounds: z.coerce.number().int().min(1).max(100),
+    warmup: z.coerce.number().int().min(0).max(10),
+    pairs: z.coerce.number().int().min(1).max(20),
+    duration: z.coerce.number().positive().max(60).optional(),
+    count: z.coerce.number().int().min(1).max(1e9).optional(),
+    proto: z.enum(TEMPLATE_PROTOCOLS),
+    family: z.enum(['4', '6']).optional(),
+    ipv6: z.boolean().optional(),
+    flows: z.coerce.number().int().min(1).max(MAX_FLOWS),
+    size: z.coerce.number().int().min(MIN_FRAME_SIZE).max(MAX_FRAME_SIZE).optional(),
+    batch: z.coerce.number().int().min(1).max(256),
+    scenarios: z.string().optional(),
+    write: z.boolean(),
+  })
+  .refine((o) => !(o.ipv6 && o.family === '4'), { message: '--ipv6 and --family 4 contradict each other', path: ['family'] });
 
 export function benchCommand(): Command {
   return new Command('bench')
     .description('benchmark XDP programs against iptables, nftables, xdp-filter, the stack and kernel forwarding (in-kernel traffic on veth pairs)')
-    .option('--rounds <n>', 'rounds; scenarios are interleaved round by round', '7')
+    .option('--rounds <n>', 'rounds; every round gives each scenario a slot', '5')
     .option('--warmup <n>', 'rounds run first and not counted', '1')
-    .option('--duration <seconds>', 'traffic per scenario and round', '1')
-    .option('--flows <n>', 'flows (source address/port pairs)', '1')
-    .option('--size <bytes>', 'frame size without FCS (60 = the 64-byte minimum)', '60')
+    .option('--pairs <n>', 'scenario windows per slot, each between two windows of its baseline', '3')
+    .option('--duration <seconds>', 'traffic per window (default 0.25, or until --count)')
+    .option('--count <frames>', 'frames per window (with --duration: whichever ends first)')
+    .option('--proto <udp|tcp|icmp>', 'traffic: UDP, TCP (ACK segments) or ICMP echo requests', 'udp')
+    .option('--family <4|6>', 'IPv4 or IPv6 traffic (default 4)')
+    .option('--ipv6', 'same as --family 6')
+    .option('--flows <n>', `flows (source address/port pairs), 1..${MAX_FLOWS}`, '1')
+    .option('--size <bytes>', `frame size without FCS, ${MIN_FRAME_SIZE} (the 64-byte minimum) to ${MAX_FRAME_SIZE} (default: the smallest the headers allow)`)
     .option('--batch <n>', 'live-frames batch size', '64')
     .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')} (touch, and xdp-fwd with forwarders, always run)`)
     .option('--no-write', 'do not write results under bench/results/')
@@ -45,9 +58,13 @@ export function benchCommand(): Command {
       const report = await runBench({
         rounds: o.rounds,
         warmupRounds: o.warmup,
-        durationS: o.duration,
+        pairs: o.pairs,
+        ...(o.duration !== undefined ? { durationS: o.duration } : {}),
+        ...(o.count !== undefined ? { packets: o.count } : {}),
+        protocol: o.proto,
+        family: o.ipv6 || o.family === '6' ? 6 : 4,
         flows: o.flows,
-        frameSize: o.size,
+        ...(o.size !== undefined ? { frameSize: o.size } : {}),
         batchSize: o.batch,
         ...(o.scenarios ? { scenarios: o.scenarios.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
         onProgress: (text) => {
@@ -64,7 +81,7 @@ export function benchCommand(): Command {
           report.summaries.map(summaryRow),
         );
         out.line();
-        out.line(out.colors.dim('ratio: the baseline\'s ns/pkt (vs) ÷ this ns/pkt in the same round (1.00 = as cheap), median over rounds'));
+        out.line(out.colors.dim('ratio: the baseline\'s ns/pkt (vs) ÷ this ns/pkt, from windows right before and after (1.00 = as cheap); median over rounds'));
         if (files) out.note(`wrote ${files.markdown}, ${files.json} and ${files.svg}`);
       });
     });

@@ -1,0 +1,174 @@
+/**
+ * One measured window: the generator sends for a time (or a number of frames) while the
+ * receiver runs whatever is active; then frames are counted at both veth ends (and at the
+ * sink for forwarders) and the receiver's NAPI-thread CPU time is divided by frames received.
+ */
+import { enableRunTimeStats, programInfoById, queryXdp } from '../bpf/index.js';
+import { runCommand, type TrafficGenerator } from '../net/index.js';
+import { cpuTimeNs, napiThreads, pinThread, vethCounters } from './receiver.js';
+import type { ScenarioEnv, ScenarioHandle } from './scenarios.js';
+import type { Sink } from './sink.js';
+
+/** One window of one scenario (or of its baseline) in one slot of a round. */
+export interface Measurement {
+  /** What ran in this window: the slot's scenario or its baseline. */
+  scenario: string;
+  /** The scenario whose slot this window belongs to (baseline windows are in every slot). */
+  slot: string;
+  round: number;
+  /** Position in the slot: even = baseline, odd = scenario (B S B S B). */
+  window: number;
+  /** Frames the generator ran (test-run repeat). */
+  sent: number;
+  /** Frames the sender's veth handed to the receiver, and the ones it refused (ring full). */
+  transmitted: number;
+  refused: number;
+  /** Frames that reached the receiver's receive loop. */
+  received: number;
+  /** Verdicts counted by the receiving xdpkit program (undefined for others). */
+  dropped?: number;
+  passed?: number;
+  /** Forwarders: frames that reached the sink (or came back to the sender), and the head of one of them (hex). */
+  forwarded?: number;
+  sample?: string;
+  /**
+   * The kernel's run-time statistics of the XDP program attached to the receiver, from a short
+   * burst after the slot's last window of it (they cost every BPF program a clock read or two,
+   * so they stay off while measuring): runs counted and ns per run.
+   */
+  liveRuns?: number;
+  liveProgramNs?: number;
+  seconds: number;
+  mpps: number;
+  /** Receiver NAPI thread CPU time per received frame. */
+  nsPerPacket: number;
+  /** CPU time per received frame of the scenario's threads on another CPU (cpumap). */
+  otherCpuNsPerPacket?: number;
+}
+
+/** Where forwarded frames end: a sink program on a veth end (the third namespace's, or the sender's). */
+export interface Destination {
+  sink: Sink;
+  ifname: string;
+  netns: string;
+}
+
+export interface WindowSettings {
+  packets: number | undefined;
+  durationS: number | undefined;
+  batchSize: number;
+  generatorCpu: number;
+  receiverCpu: number;
+}
+
+export interface WindowContext {
+  gen: TrafficGenerator;
+  /** Runs fn in the sender's namespace (where the generator must run). */
+  inSender<T>(fn: () => T): Promise<T>;
+  senderNetns: string;
+  senderIfname: string;
+  env: ScenarioEnv;
+  settings: WindowSettings;
+  destination: Destination | undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Measures one window of `handle` (already active). */
+export async function measureWindow(
+  ctx: WindowContext,
+  handle: ScenarioHandle,
+  labels: Pick<Measurement, 'scenario' | 'slot' | 'round' | 'window'>,
+  /** Copy the head of one forwarded frame at the destination afterwards. */
+  sample = false,
+): Promise<Measurement> {
+  const { env, settings, destination } = ctx;
+  // Attaching or detaching XDP may recreate the NAPI instance (and its thread): look it up now.
+  const napi = napiThreads(env.ifname);
+  for (const pid of napi) await pinThread(pid, settings.receiverCpu);
+  // The destination's NAPI thread shares the generator's CPU, with a real-time priority so that
+  // it preempts the generator and empties its ring as frames come (else the hop's frames
+  // overflow it and the hop's cost is that of dropping them); the hop keeps its CPU to itself.
+  if (destination) {
+    for (const pid of napiThreads(destination.ifname)) {
+      await pinThread(pid, settings.generatorCpu);
+      await runCommand(['chrt', '-f', '-p', '10', String(pid)]);
+    }
+  }
+  // Warm up (caches, page pools), then settle.
+  await ctx.inSender(() => ctx.gen.send({ count: 20_000, batchSize: settings.batchSize }));
+  await sleep(30);
+
+  const arrived = async (): Promise<bigint> => (destination ? (await vethCounters(destination.netns, destination.ifname)).received : 0n);
+  const other = handle.otherCpuThreads?.() ?? [];
+  const tx0 = await vethCounters(ctx.senderNetns, ctx.senderIfname);
+  const rx0 = await vethCounters(env.netns, env.ifname);
+  const dest0 = await arrived();
+  const v0 = handle.verdicts?.();
+  const cpu0 = cpuTimeNs(napi);
+  const other0 = cpuTimeNs(other);
+  const { sent, seconds } = await ctx.inSender(() => ctx.gen.sendFor({ packets: settings.packets, durationS: settings.durationS, batchSize: settings.batchSize }));
+  // Let the receiver (and the destination) drain their rings before reading.
+  let rx1 = await vethCounters(env.netns, env.ifname);
+  let dest1 = await arrived();
+  for (let i = 0; i < 50; i++) {
+    await sleep(20);
+    const again = await vethCounters(env.netns, env.ifname);
+    const destAgain = await arrived();
+    if (again.received === rx1.received && destAgain === dest1) break;
+    rx1 = again;
+    dest1 = destAgain;
+  }
+  const cpu1 = cpuTimeNs(napi);
+  const other1 = cpuTimeNs(other);
+  const tx1 = await vethCounters(ctx.senderNetns, ctx.senderIfname);
+  const v1 = handle.verdicts?.();
+  const received = Number(rx1.received - rx0.received);
+  const m: Measurement = {
+    ...labels,
+    sent,
+    transmitted: Number(tx1.xdpXmit - tx0.xdpXmit),
+    refused: Number(tx1.xdpXmitErrors - tx0.xdpXmitErrors),
+    received,
+    seconds,
+    mpps: received / seconds / 1e6,
+    nsPerPacket: received > 0 ? Number(cpu1 - cpu0) / received : Number.NaN,
+  };
+  if (other.length > 0 && received > 0) m.otherCpuNsPerPacket = Number(other1 - other0) / received;
+  if (v0 && v1) {
+    m.dropped = Number(v1.dropped - v0.dropped);
+    m.passed = Number(v1.passed - v0.passed);
+  }
+  if (destination) {
+    m.forwarded = Number(dest1 - dest0);
+  }
+  if (destination && sample) {
+    const head = await destination.sink.sample(() => ctx.inSender(() => ctx.gen.send({ count: 1, batchSize: 1 })));
+    if (head) m.sample = head.toString('hex');
+  }
+  return m;
+}
+
+/**
+ * Run count and ns per run of the XDP program attached to the receiver (whoever loaded it:
+ * xdp-filter's too) from the kernel's run-time statistics, over a short burst with them on.
+ */
+export async function liveProgramCost(ctx: WindowContext): Promise<{ liveRuns: number; liveProgramNs: number } | undefined> {
+  const { env, settings } = ctx;
+  const attached = await env.inReceiver(() => queryXdp({ ifindex: env.ifindex, name: env.ifname }).find((a) => a.mode === 'native'));
+  if (!attached) return undefined;
+  const disable = enableRunTimeStats();
+  try {
+    const before = programInfoById(attached.programId);
+    const packets = settings.packets !== undefined ? Math.max(1, Math.ceil(settings.packets / 4)) : undefined;
+    const durationS = settings.packets !== undefined ? undefined : Math.min(0.25, (settings.durationS ?? 1) / 2);
+    await ctx.inSender(() => ctx.gen.sendFor({ packets, durationS, batchSize: settings.batchSize }));
+    await sleep(50);
+    const after = programInfoById(attached.programId);
+    const runs = after.runCount - before.runCount;
+    if (runs <= 0n) return undefined;
+    return { liveRuns: Number(runs), liveProgramNs: Number(after.runTimeNs - before.runTimeNs) / Number(runs) };
+  } finally {
+    disable();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The in-kernel traffic generator (bpf/bench_gen.c): BPF_PROG_TEST_RUN with live frames on one
+ * end of a veth pair transmits every frame to the peer. Templates are complete frames built
+ * here (UDP, TCP or ICMP over IPv4 or IPv6, every checksum valid), one per flow with the source
+ * address and port (the echo identifier for ICMP) varied, and the program writes the whole
+ * template into every frame, since live-frames pages come back with whatever the receiver
+ * wrote into them.
+ */
+import { join } from 'node:path';
+import { BpfObject, InvalidArgumentError, xdpContext } from '../bpf/index.js';
+import { packageRoot } from '../programs/catalogue.js';
+import { addressBytes } from './checksum.js';
+import { buildPacket } from './packet-build.js';
+import { formatIp } from './packet-fields.js';
+import type { LayerSpec } from './packet-types.js';
+
+/** Limits compiled into bench_gen.c. */
+export const MAX_FLOWS = 4096;
+export const MAX_FRAME = 1536;
+/** Frame sizes without FCS: 60 is the 64-byte Ethernet minimum, 1514 a 1500-byte MTU. */
+export const MIN_FRAME_SIZE = 60;
+export const MAX_FRAME_SIZE = 1514;
+const TEMPLATE_VALUE_SIZE = 4 + MAX_FRAME;
+
+export const TEMPLATE_PROTOCOLS = ['udp', 'tcp', 'icmp'] as const;
+export type TemplateProtocol = (typeof TEMPLATE_PROTOCOLS)[number];
+
+export interface TemplateOptions {
+  /** UDP (default), TCP (an ACK segment) or ICMP (echo request; ICMPv6 over IPv6). */
+  protocol?: TemplateProtocol;
+  srcMac: string;
+  dstMac: string;
+  /**
+   * First source address, IPv4 or IPv6 (the family of both addresses): flow i uses this address
+   * + (i >> 8) and source port (ICMP: echo identifier) srcPort + (i & 255).
+   */
+  src: string;
+  dst: string;
+  /** TCP/UDP destination port (ignored for ICMP). */
+  dstPort: number;
+  srcPort?: number;
+  /** Whole frame length in bytes without FCS, 60 (or the headers' size, if larger) to 1514. */
+  frameSize?: number;
+  flows?: number;
+}
+
+/** Bytes of Ethernet + IP + upper-layer header: the smallest frame a template can be. */
+export function headerBytes(protocol: TemplateProtocol, family: 4 | 6): number {
+  return 14 + (family === 4 ? 20 : 40) + (protocol === 'tcp' ? 20 : 8);
+}
+
+/** Frames, one per flow, all of the same length, with valid IP and upper-layer checksums. */
+export function frameTemplates(options: TemplateOptions): Buffer[] {
+  const protocol = options.protocol ?? 'udp';
+  const flows = options.flows ?? 1;
+  const frameSize = options.frameSize ?? MIN_FRAME_SIZE;
+  const srcPort = options.srcPort ?? 10000;
+  if (!TEMPLATE_PROTOCOLS.includes(protocol)) throw new InvalidArgumentError(`protocol must be one of ${TEMPLATE_PROTOCOLS.join(', ')}, got "${String(protocol)}"`);
+  const src = addressBytes(options.src);
+  const dst = addressBytes(options.dst);
+  if (src.length !== dst.length) throw new InvalidArgumentError(`source ${options.src} and destination ${options.dst} are of different address families`);
+  const family = src.length === 4 ? 4 : 6;
+  if (!Number.isInteger(flows) || flows < 1 || flows > MAX_FLOWS) throw new InvalidArgumentError(`flows must be 1..${MAX_FLOWS}, got ${flows}`);
+  if (!Number.isInteger(srcPort) || srcPort < 1 || srcPort + 255 > 65535) throw new InvalidArgumentError(`source port must be 1..65280 (flows add up to 255), got ${srcPort}`);
+  const smallest = Math.max(MIN_FRAME_SIZE, headerBytes(protocol, family));
+  if (!Number.isInteger(frameSize) || frameSize < smallest || frameSize > MAX_FRAME_SIZE) {
+    throw new InvalidArgumentError(`a ${protocol.toUpperCase()}/IPv${family} frame must be ${smallest}..${MAX_FRAME_SIZE} bytes, got ${frameSize}`, {
+      hint: frameSize < smallest ? `its headers alone take ${headerBytes(protocol, family)} bytes` : 'sizes count the frame without its FCS (1514 = a 1500-byte MTU)',
+    });
+  }
+  const payload = Buffer.alloc(frameSize - headerBytes(protocol, family), 0x5a);
+  const out: Buffer[] = [];
+  for (let i = 0; i < flows; i++) {
+    const flowSrc = formatIp(addToAddress(src, i >> 8));
+    const flowPort = srcPort + (i & 255);
+    const upper: LayerSpec =
+      protocol === 'udp'
+        ? { type: 'udp', srcPort: flowPort, dstPort: options.dstPort }
+        : protocol === 'tcp'
+          ? { type: 'tcp', srcPort: flowPort, dstPort: options.dstPort, seq: 1, ack: 1, flags: 'A' }
+          : { type: family === 4 ? 'icmp' : 'icmpv6', id: flowPort, seq: 1 };
+    out.push(
+      buildPacket([
+        { type: 'eth', src: options.srcMac, dst: options.dstMac },
+        family === 4 ? { type: 'ipv4', src: flowSrc, dst: options.dst, ttl: 64 } : { type: 'ipv6', src: flowSrc, dst: options.dst, hopLimit: 64 },
+        upper,
+        { type: 'payload', data: payload },
+      ]),
+    );
+  }
+  return out;
+}
+
+/** The address plus n (carrying into higher bytes). */
+function addToAddress(address: Uint8Array, n: number): Uint8Array {
+  const out = Uint8Array.from(address);
+  let carry = n;
+  for (let i = out.length - 1; i >= 0 && carry > 0; i--) {
+    const sum = out[i]! + carry;
+    out[i] = sum & 0xff;
+    carry = sum >>> 8;
+  }
+  return out;
+}
+
+export interface GenerateOptions {
+  /** Frames to send in this call. */
+  count: number;
+  /** Frames per live-frames batch (kernel default 64). */
+  batchSize?: number;
+}
+
+/** A loaded generator with its templates; call send() inside the sender's network namespace. */
+export class TrafficGenerator {
+  private readonly object: BpfObject;
+  private readonly frame: Buffer;
+
+  constructor(
+    templates: readonly Buffer[],
+    /** ifindex of the sending veth end (in its namespace). */
+    private readonly ifindex: number,
+  ) {
+    const first = templates[0];
+    if (!first) throw new InvalidArgumentError('the generator needs at least one template');
+    if (templates.some((t) => t.length !== first.length)) throw new InvalidArgumentError('all templates must have the same length');
+    if (templates.length > MAX_FLOWS) throw new InvalidArgumentError(`at most ${MAX_FLOWS} templates (flows)`);
+    if (first.length > MAX_FRAME) throw new InvalidArgumentError(`templates are at most ${MAX_FRAME} bytes, got ${first.length}`);
+    this.frame = Buffer.from(first);
+    this.object = BpfObject.open(join(packageRoot(), 'build', 'bpf', 'bench_gen.o'));
+    try {
+      this.object.setConstants({ nr_flows: templates.length });
+      this.object.load();
+      const map = this.object.map('templates');
+      templates.forEach((template, i) => {
+        const key = Buffer.alloc(4);
+        key.writeUInt32LE(i);
+        const value = Buffer.alloc(TEMPLATE_VALUE_SIZE);
+        value.writeUInt32LE(template.length, 0);
+        template.copy(value, 4);
+        map.set(key, value);
+      });
+    } catch (error) {
+      this.object.close();
+      throw error;
+    }
+  }
+
+  /** Sends `count` frames (synchronously: the calling thread runs the generator). */
+  send(options: GenerateOptions): void {
+    if (!Number.isInteger(options.count) || options.count < 1) throw new InvalidArgumentError(`count must be a positive integer, got ${options.count}`);
+    this.object.program('xdp_bench_gen').testRun({
+      data: this.frame,
+      context: xdpContext(this.frame.length, { ingressIfindex: this.ifindex }),
+      repeat: options.count,
+      liveFrames: true,
+      batchSize: options.batchSize ?? 64,
+    });
+  }
+
+  /**
+   * Sends until `packets` frames were run or `durationS` seconds passed, whichever comes first
+   * (1 s when neither is given), in chunks of at most 65,536 frames (one test run each);
+   * returns the frames run and the seconds it took.
+   */
+  sendFor(limit: { packets?: number; durationS?: number; batchSize?: number }): { sent: number; seconds: number } {
+    const chunk = 65_536;
+    const batchSize = limit.batchSize ?? 64;
+    const durationS = limit.durationS ?? (limit.packets === undefined ? 1 : undefined);
+    const start = process.hrtime.bigint();
+    const end = durationS === undefined ? undefined : start + BigInt(Math.round(durationS * 1e9));
+    let count = 0;
+    while ((limit.packets === undefined || count < limit.packets) && (end === undefined || process.hrtime.bigint() < end)) {
+      const n = limit.packets === undefined ? chunk : Math.min(chunk, limit.packets - count);
+      this.send({ count: n, batchSize });
+      count += n;
+    }
+    return { sent: count, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+  }
+
+  /**
+   * Runs the program once on `input` without transmitting and returns the frame it would send:
+   * whatever `input` held, the result is the template of the next flow.
+   */
+  rewrite(input: Buffer): Buffer {
+    return this.object.program('xdp_bench_gen').testRun({ data: input, repeat: 1 }).data;
+  }
+
+  /** Frames generated so far and frames the program could not fill (should stay 0). */
+  counters(): { generated: bigint; failed: bigint } {
+    const bss = this.object.map(this.object.mapNames().find((n) => n.endsWith('.bss')) ?? '.bss');
+    const key = Buffer.alloc(4);
+    const value = bss.get(key) ?? Buffer.alloc(16);
+    return { generated: value.readBigUInt64LE(0), failed: value.readBigUInt64LE(8) };
+  }
+
+  close(): void {
+    this.object.close();
+  }
+}
