@@ -191,8 +191,10 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
   const previous = readLbState(key);
   const live = previous !== undefined && existsSync(`${pinDir}/maps/lb_control`);
   const source = { ...(live ? previous.source : {}), ...request.source };
-  const configured = new Set(request.model.services.flatMap((s) => s.backends.map((b) => backendRef(s, b.address))));
-  const down = (request.down ?? (live ? previous.down ?? [] : [])).filter((ref) => configured.has(ref));
+  // A backend stays down only while its service is health-checked (a check removed by an apply
+  // must not leave it out of the table for good).
+  const checked = new Set(request.model.services.flatMap((s) => (s.healthCheck ? s.backends.map((b) => backendRef(s, b.address)) : [])));
+  const down = (request.down ?? (live ? previous.down ?? [] : [])).filter((ref) => checked.has(ref));
 
   const missing = request.model.services.flatMap((s) => s.backends.filter((b) => b.mac === undefined).map((b) => b.address));
   const learned: Record<string, string> = {};

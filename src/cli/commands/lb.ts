@@ -2,6 +2,7 @@
  * `xdpkit lb …`: the load balancer on an interface.
  *   lb apply -f lb.yaml --iface IF [--source ADDR]… [--mode] [--conntrack N] [--force]
  *   lb service add|del|list, lb backend add|del|drain|undrain   edits of the live config (lb-edit.ts)
+ *   lb health [IF]               the health checker, until Ctrl-C (lb-health.ts)
  *   lb stats [IF] [--watch]      per-service and per-backend packets, bytes, new flows, rates (lb-stats.ts)
  *   lb explain IF <proto> <src>:<sport> <dst>:<dport>   which backend and why
  *   lb decap IF --address ADDR…  attach lb_decap (strip IPIP / IPv6-in-IP to these addresses)
@@ -19,6 +20,7 @@ import { packageRoot } from '../../programs/catalogue.js';
 import { loadOnInterface } from '../../programs/manager.js';
 import { outputFor } from '../output.js';
 import { lbBackendCommand, lbServiceCommand } from './lb-edit.js';
+import { lbHealthCommand } from './lb-health.js';
 import { lbStatsCommand } from './lb-stats.js';
 import { argParser, parseInterfaceName, parseMode, parsePositiveInt, repeatable } from '../validate.js';
 
@@ -76,6 +78,7 @@ export function lbCommand(): Command {
   lb.addCommand(lbServiceCommand());
   lb.addCommand(lbBackendCommand());
   lb.addCommand(lbStatsCommand());
+  lb.addCommand(lbHealthCommand());
   lb.addCommand(
     new Command('explain')
       .description('which backend a flow goes to and why (conntrack hit or Maglev slot)')

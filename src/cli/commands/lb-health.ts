@@ -1,0 +1,61 @@
+/**
+ * `xdpkit lb health [iface] [--verbose]`: the health checker, a long-running command beside the
+ * load balancer (as keepalived's checkers sit beside IPVS and Katran's healthchecker beside its
+ * XDP program): it checks the backends of every service that has a healthCheck and takes
+ * failing ones out of the Maglev tables and puts them back, one generation flip per change,
+ * logging one line per change. `lb apply` stays a one-shot command; the forwarding goes on with
+ * the last decided states if the checker stops (run it under systemd with Restart=always).
+ */
+import { Command } from 'commander';
+import { lbInterface } from '../../lb/deploy.js';
+import { runHealthChecker, type HealthChange } from '../../lb/health-checker.js';
+import { outputFor } from '../output.js';
+import { argParser, parseInterfaceName } from '../validate.js';
+
+/** `2026-11-25T10:31:02.123Z web 198.18.0.10:80/tcp 198.18.1.2 up→down: 3 failed checks in a row (fall 3): tcp:80 connect ECONNREFUSED` */
+export const formatHealthChange = (c: HealthChange): string => `${c.time} ${c.service} ${c.vip} ${c.backend} ${c.from}→${c.to}: ${c.reason}`;
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function lbHealthCommand(): Command {
+  return new Command('health')
+    .description('run the health checks of the live load balancer until Ctrl-C; take failing backends out and back in')
+    .argument('[iface]', 'interface (default: the only load balancer in this namespace)', argParser(parseInterfaceName, 'interface'))
+    .option('--verbose', 'print every check result (stderr)')
+    .addHelpText(
+      'after',
+      '\nChecks come from the service\'s healthCheck (YAML, or lb service add --health-check): a TCP\n' +
+        'connect or an HTTP GET (2xx/3xx = good) to each backend\'s own address, from this network\n' +
+        'namespace, every interval; fall failures in a row take a backend out of the Maglev table (its\n' +
+        'flows are re-picked), rise good ones put it back. One line per change on stdout (--json: one\n' +
+        'object per line). Stopping the checker leaves the tables as they are.',
+    )
+    .action(async (ifname: string | undefined, options: { verbose?: boolean }, command: Command) => {
+      const out = outputFor(command);
+      const iface = lbInterface(ifname);
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        await runHealthChecker({
+          ifname: iface,
+          signal: stop.signal,
+          onChange: (c) => (out.json ? out.jsonLine(c) : out.line(formatHealthChange(c))),
+          onError: (e) => out.warn(`${e.message} (tried again next round)`),
+          onTargets: (targets) => {
+            if (targets.length === 0) {
+              out.note(`${iface}: no service has a healthCheck; waiting for one (lb apply a config with healthCheck:, or lb service add --health-check)`);
+              return;
+            }
+            const services = new Set(targets.map((t) => t.service));
+            out.note(`${iface}: checking ${plural(targets.length, 'backend')} of ${plural(services.size, 'service')} (Ctrl-C to stop)`);
+          },
+          ...(options.verbose && { onProbe: (t, r) => out.note(`${new Date().toISOString()} ${t.service} ${t.backend} ${r.ok ? 'good' : 'FAILED'}: ${r.detail} (${r.ms} ms)`) }),
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,132 @@
+/**
+ * The health checker behind `xdpkit lb health`: a loop in the control plane that checks every
+ * backend of every service with a healthCheck, at that check's interval, feeds the results to the
+ * rise/fall machine (health.ts), and when the set of down backends differs from what the live
+ * load balancer has, flips one generation with the new set (deploy.ts updateLoadBalancer, under
+ * the load balancer's lock): a down backend leaves the Maglev table and its established flows are
+ * re-picked; an up one is back in. Each change is reported once, after the flip made it live.
+ *
+ * The live state is read again every round, so `lb apply` and the CLI edits made while it runs
+ * are picked up (new services, new backends, changed checks). The down set is kept in the live
+ * state: a restarted checker starts from it, and while no checker runs the tables stay as they
+ * are (fail static, like Katran without its healthchecker).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { lbStateOf, updateLoadBalancer, type LbState } from './deploy.js';
+import { newTracker, observe, type Health, type HealthTracker } from './health.js';
+import { probe, type ProbeResult } from './health-probe.js';
+import { backendRef, formatServiceKey, type HealthCheck } from './model.js';
+
+export interface HealthChange {
+  /** ISO time the change went live. */
+  time: string;
+  iface: string;
+  service: string;
+  vip: string;
+  backend: string;
+  from: Health;
+  to: Health;
+  reason: string;
+}
+
+export interface HealthCheckerOptions {
+  ifname: string;
+  signal: AbortSignal;
+  /** A backend changed state and the tables say so now. */
+  onChange(change: HealthChange): void;
+  /** The live state could not be updated (it is tried again next round). */
+  onError(error: Error): void;
+  /** Every probe result (for --verbose). */
+  onProbe?(target: { service: string; backend: string }, result: ProbeResult): void;
+  /** The set of checked backends changed (for the start-up line). */
+  onTargets?(targets: { service: string; backend: string; check: HealthCheck }[]): void;
+}
+
+interface Target {
+  ref: string;
+  service: string;
+  vip: string;
+  backend: string;
+  check: HealthCheck;
+}
+
+interface Tracked {
+  tracker: HealthTracker;
+  checkKey: string;
+  nextDue: number;
+  /** Changes the tables do not show yet. */
+  pending: Omit<HealthChange, 'time' | 'iface'>[];
+}
+
+function targetsOf(state: LbState): Target[] {
+  return state.model.services.flatMap((s) =>
+    s.healthCheck ? s.backends.map((b) => ({ ref: backendRef(s, b.address), service: s.name, vip: formatServiceKey(s), backend: b.address, check: s.healthCheck! })) : [],
+  );
+}
+
+const sameSet = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
+
+export async function runHealthChecker(options: HealthCheckerOptions): Promise<void> {
+  const tracked = new Map<string, Tracked>();
+  let targetsKey = '';
+  while (!options.signal.aborted) {
+    const state = lbStateOf(options.ifname);
+    const targets = targetsOf(state);
+    const liveDown = new Set(state.down ?? []);
+    for (const ref of tracked.keys()) if (!targets.some((t) => t.ref === ref)) tracked.delete(ref);
+    const now = performance.now();
+    for (const t of targets) {
+      const checkKey = JSON.stringify(t.check);
+      const known = tracked.get(t.ref);
+      if (!known) tracked.set(t.ref, { tracker: newTracker(liveDown.has(t.ref) ? 'down' : 'up'), checkKey, nextDue: now, pending: [] });
+      else if (known.checkKey !== checkKey) Object.assign(known, { checkKey, nextDue: now, tracker: { ...known.tracker, streak: 0 } });
+    }
+    const key = targets.map((t) => `${t.ref}:${JSON.stringify(t.check)}`).join(',');
+    if (key !== targetsKey) {
+      targetsKey = key;
+      options.onTargets?.(targets.map((t) => ({ service: t.service, backend: t.backend, check: t.check })));
+    }
+
+    // Probe everything due, in parallel; a timeout is at most the interval, so a round is short.
+    const due = targets.filter((t) => tracked.get(t.ref)!.nextDue <= now);
+    const results = await Promise.all(due.map((t) => probe(t.backend, t.check)));
+    due.forEach((t, i) => {
+      const entry = tracked.get(t.ref);
+      if (!entry) return;
+      const r = results[i]!;
+      options.onProbe?.({ service: t.service, backend: t.backend }, r);
+      entry.nextDue = now + t.check.intervalMs;
+      const step = observe(entry.tracker, r.ok, t.check, r.detail);
+      entry.tracker = step.tracker;
+      if (step.change) entry.pending.push({ service: t.service, vip: t.vip, backend: t.backend, ...step.change });
+    });
+
+    // Make the tables say what the trackers say.
+    const wantDown = new Set(targets.filter((t) => tracked.get(t.ref)!.tracker.state === 'down').map((t) => t.ref));
+    if (!sameSet(wantDown, liveDown) && !options.signal.aborted) {
+      try {
+        updateLoadBalancer(options.ifname, `updating health on ${options.ifname}`, (fresh) => {
+          const present = new Set(targetsOf(fresh).map((t) => t.ref));
+          return { model: fresh.model, down: [...wantDown].filter((ref) => present.has(ref)) };
+        });
+        const time = new Date().toISOString();
+        for (const entry of tracked.values()) {
+          for (const change of entry.pending) options.onChange({ time, iface: state.ifname, ...change });
+          entry.pending = [];
+        }
+      } catch (error) {
+        options.onError(error as Error);
+      }
+    } else {
+      // Nothing to flip (a change and its undo in one round, or the state already agrees).
+      for (const entry of tracked.values()) entry.pending = [];
+    }
+
+    const next = Math.min(...[...tracked.values()].map((e) => e.nextDue), performance.now() + 1000);
+    try {
+      await sleep(Math.max(10, next - performance.now()), undefined, { signal: options.signal });
+    } catch {
+      break; // aborted: stop quietly
+    }
+  }
+}

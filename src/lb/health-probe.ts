@@ -1,0 +1,52 @@
+/**
+ * One health check of one backend, from the calling process's network namespace (the load
+ * balancer's, when `xdpkit lb health` runs there) to the backend's own address: a TCP connect,
+ * or an HTTP GET that must answer 2xx or 3xx, each within the check's timeout. Never throws:
+ * a failure is a result with what was seen ("connect ECONNREFUSED", "HTTP 503", "timeout 1000 ms").
+ */
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import type { HealthCheck } from './model.js';
+
+export interface ProbeResult {
+  ok: boolean;
+  /** What the probe saw: "connected", "HTTP 200", "connect ECONNREFUSED", … */
+  detail: string;
+  ms: number;
+}
+
+export function probe(address: string, check: HealthCheck): Promise<ProbeResult> {
+  const started = performance.now();
+  const result = (ok: boolean, detail: string): ProbeResult => ({ ok, detail, ms: Math.round(performance.now() - started) });
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (r: ProbeResult, cleanup: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      cleanup();
+      resolve(r);
+    };
+    const what = check.type === 'tcp' ? `tcp:${check.port}` : `http:${check.port}${check.path ?? '/'}`;
+    let cleanup = (): void => {};
+    const timer = setTimeout(() => finish(result(false, `${what} no answer within ${check.timeoutMs} ms`), cleanup), check.timeoutMs);
+    if (check.type === 'tcp') {
+      const socket = connect({ host: address, port: check.port });
+      cleanup = () => socket.destroy();
+      socket.once('connect', () => finish(result(true, `${what} connected`), cleanup));
+      socket.once('error', (e: NodeJS.ErrnoException) => finish(result(false, `${what} connect ${e.code ?? e.message}`), cleanup));
+      return;
+    }
+    const req = request(
+      { host: address, port: check.port, path: check.path ?? '/', method: 'GET', agent: false, headers: { 'user-agent': 'xdpkit-health', connection: 'close' } },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        res.resume();
+        finish(result(status >= 200 && status < 400, `${what} HTTP ${status}`), cleanup);
+      },
+    );
+    cleanup = () => req.destroy();
+    req.once('error', (e: NodeJS.ErrnoException) => finish(result(false, `${what} ${e.code ?? e.message}`), cleanup));
+    req.end();
+  });
+}
