@@ -132,21 +132,43 @@ static __always_inline int fw_manual_block(const struct fw_facts *f)
 	return 1;
 }
 
-/* Mitigation: 1 (drop) when the source is blocked, or when this packet takes it over
- * cfg->mit_pps packets in its current one-second window (then it is blocked for
- * cfg->mit_block_ns). Fixed windows: a source may send up to 2 × mit_pps across a window
- * boundary before it is caught. */
+/* Counts a packet of `key` in its fixed one-second window; returns the window's count. */
+static __always_inline __u64 fw_count_source(const struct fw_src_key *key, __u64 now)
+{
+	struct fw_mit_rate *r = bpf_map_lookup_elem(&fw_mit_rate, key);
+	__u64 age;
+
+	if (!r) {
+		struct fw_mit_rate init = { .window_ns = now, .packets = 1 };
+
+		bpf_map_update_elem(&fw_mit_rate, key, &init, BPF_ANY);
+		return 1;
+	}
+	age = now - r->window_ns;
+	if (age >= 1000000000ULL) {
+		r->prev_packets = age < 2000000000ULL ? r->packets : 0;
+		r->window_ns = now;
+		r->packets = 0;
+	}
+	return __sync_fetch_and_add(&r->packets, 1) + 1;
+}
+
+/* Mitigation: every packet of a source is counted (blocked ones too, so that fw top shows what
+ * a blocked source still sends); 1 (drop) when the source is blocked, or when this packet takes
+ * it over cfg->mit_pps in its current one-second window (then it is blocked for
+ * cfg->mit_block_ns; a source still over the threshold when its block ends is blocked again).
+ * Fixed windows: a source may send up to 2 × mit_pps across a window boundary unblocked. */
 static __always_inline int fw_mitigate(const struct fw_config *cfg, const struct fw_facts *f)
 {
 	struct fw_src_key key = { .family = f->family };
 	struct fw_mit_block *b;
-	struct fw_mit_rate *r;
-	__u64 now, age;
+	__u64 now, count;
 
 	if (!cfg->mit_pps)
 		return 0;
 	__builtin_memcpy(key.addr, f->src, 16);
 	now = bpf_ktime_get_ns();
+	count = fw_count_source(&key, now);
 	b = bpf_map_lookup_elem(&fw_mit_block, &key);
 	if (b) {
 		if (now < b->until_ns) {
@@ -155,20 +177,7 @@ static __always_inline int fw_mitigate(const struct fw_config *cfg, const struct
 		}
 		bpf_map_delete_elem(&fw_mit_block, &key);
 	}
-	r = bpf_map_lookup_elem(&fw_mit_rate, &key);
-	if (!r) {
-		struct fw_mit_rate init = { .window_ns = now, .packets = 1 };
-
-		bpf_map_update_elem(&fw_mit_rate, &key, &init, BPF_ANY);
-		return 0; /* mit_pps ≥ 1: a first packet is never over */
-	}
-	age = now - r->window_ns;
-	if (age >= 1000000000ULL) {
-		r->prev_packets = age < 2000000000ULL ? r->packets : 0;
-		r->window_ns = now;
-		r->packets = 0;
-	}
-	if (__sync_fetch_and_add(&r->packets, 1) + 1 <= cfg->mit_pps)
+	if (count <= cfg->mit_pps)
 		return 0;
 	{
 		struct fw_mit_block nb = { .until_ns = now + cfg->mit_block_ns, .dropped = 1 };

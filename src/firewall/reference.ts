@@ -19,8 +19,8 @@
  *   4. Blocklists: the source address in any listed prefix → drop ('blocklist'); the list
  *      reported is the one with the longest matching prefix (ties: the earlier list).
  *   5. Mitigation (when the policy has it): a source that mitigation blocks, or that this
- *      packet takes over threshold.pps packets in its current one-second window, → drop
- *      ('mitigated'), and it stays blocked for blockFor. The state is the caller's
+ *      packet takes over threshold.pps packets in its current one-second window (blocked
+ *      packets count too), → drop ('mitigated'), and it stays blocked for blockFor. The state is the caller's
  *      (`mitigate`, e.g. MitigationWindows); default never.
  *   6. Rules in order; the first whose every given field matches decides ('rule'):
  *        proto = IPv4 protocol / IPv6 final next header; src/dst: the address is in one of the
@@ -273,9 +273,10 @@ export class TokenBuckets {
 
 /**
  * Mitigation's per-source state as the data plane keeps it (fw_mitigate in bpf/firewall.c):
- * packets counted in fixed one-second windows that start at a source's first packet after the
- * previous window ended; the packet that makes the count exceed threshold.pps is dropped and
- * blocks the source for blockFor; a block ends when a packet arrives at or after its end.
+ * every packet of a source is counted in fixed one-second windows (a window starts at the
+ * source's first packet after the previous one ended), blocked packets included; a blocked
+ * source is dropped until blockFor has passed; otherwise the packet that makes the count exceed
+ * threshold.pps is dropped and blocks the source (again, if its block just ended).
  */
 export class MitigationWindows {
   private readonly windows = new Map<string, { start: bigint; packets: number }>();
@@ -286,14 +287,14 @@ export class MitigationWindows {
   readonly mitigate: Mitigator = (m, family, src) => {
     const key = `${family}/${Buffer.from(src).toString('hex')}`;
     const t = this.now();
+    let w = this.windows.get(key);
+    if (!w || t - w.start >= 1_000_000_000n) this.windows.set(key, (w = { start: t, packets: 0 }));
+    w.packets++;
     const until = this.blocks.get(key);
     if (until !== undefined) {
       if (t < until) return true;
       this.blocks.delete(key);
     }
-    let w = this.windows.get(key);
-    if (!w || t - w.start >= 1_000_000_000n) this.windows.set(key, (w = { start: t, packets: 0 }));
-    w.packets++;
     if (w.packets <= m.thresholdPps) return false;
     this.blocks.set(key, t + BigInt(Math.round(m.blockForSeconds * 1e9)));
     return true;

@@ -35,6 +35,8 @@ import { ratesBetween, type RatedCounter, type RatedStats } from '../../firewall
 import { readPolicySnapshot, snapshotPolicy, writePolicySnapshot, type PolicySnapshot } from '../../firewall/snapshot.js';
 import { interfaceKey } from '../../programs/interface-key.js';
 import { loadOnInterface, unloadFromInterface } from '../../programs/manager.js';
+import { fwBlockCommand } from './fw-block.js';
+import { fwTopCommand } from './fw-top.js';
 
 interface PacketResult {
   index: number;
@@ -385,5 +387,6 @@ export function fwCommand(): Command {
     .description('detaches the firewall from an interface and forgets its policy')
     .argument('<ifname>', 'interface')
     .action((ifname: string, _o: unknown, command: Command) => runUnload(ifname, outputFor(command)));
+  fw.addCommand(fwBlockCommand()).addCommand(fwTopCommand());
   return fw;
 }
