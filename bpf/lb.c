@@ -4,11 +4,12 @@
  * sent to a backend: the conntrack entry of its flow when the backend is still in use and up
  * (same cookie), else the Maglev slot lb_ring[ring_off + hash % ring_size] of the live
  * generation (lb_control.active_gen), remembered in lb_conntrack. dsr-l2 rewrites the Ethernet
- * destination to the backend's MAC (source = the old destination, our own) and sends it back out
- * with XDP_TX; the backend holds the VIP on loopback and answers the client directly.
+ * destination to the backend's MAC (source = the old destination, our own); the backend holds the
+ * VIP on loopback and answers the client directly.
  * ipip encapsulates the packet in an outer IPv4/IPv6 header toward the backend (lb_encap.h; the
- * backend strips it with lb_decap.c) and sends it with XDP_TX to the next hop, whose MAC is the
- * backend's lb_backend.mac; VLAN-tagged frames to an ipip service pass.
+ * backend strips it with lb_decap.c) for the next hop, whose MAC is the backend's lb_backend.mac;
+ * VLAN-tagged frames to an ipip service pass.
+ * Both send the frame with XDP_TX, or redirect it to the device in lb_egress slot 0 when set.
  * Every packet given to a backend is counted per service and per backend (lb_service_stats,
  * lb_backend_stats: packets, bytes as received, new flows picked through Maglev).
  * Everything else passes untouched; a VIP without a backend for new flows drops. */
@@ -133,11 +134,12 @@ int xdp_lb(struct xdp_md *ctx)
 	if (mode == LB_MODE_IPIP) {
 		if (lb_encap(ctx, &pkt, b, control))
 			return xdpkit_count(ctx, XDP_DROP);
-		return xdpkit_count(ctx, XDP_TX);
+	} else {
+		__builtin_memcpy(pkt.eth->h_source, pkt.eth->h_dest, ETH_ALEN);
+		__builtin_memcpy(pkt.eth->h_dest, b->mac, ETH_ALEN);
 	}
-	__builtin_memcpy(pkt.eth->h_source, pkt.eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(pkt.eth->h_dest, b->mac, ETH_ALEN);
-	return xdpkit_count(ctx, XDP_TX);
+	/* An empty slot 0 gives XDP_TX (the flags' low bits are the verdict when the lookup fails). */
+	return xdpkit_count(ctx, bpf_redirect_map(&lb_egress, 0, XDP_TX));
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -14,6 +14,7 @@ import { builtinProgram, packageRoot, type BuiltinName } from '../programs/catal
 import { builtinSetup, setRedirectTarget, type BuiltinOptions } from '../programs/configure.js';
 import { actionStatsCodec } from '../programs/map-codecs.js';
 import { threadsNamed } from './receiver.js';
+import { lbScenarios } from './scenarios-lb.js';
 
 /** The traffic the generator sends: the filters' rules match its protocol and family. */
 export interface Traffic {
@@ -173,6 +174,12 @@ export const SCENARIOS: readonly Scenario[] = [
     setup: (env) => xdpScenario(env, benchObject('bench_touch'), 'xdp_bench_touch'),
   },
   {
+    name: 'touch-again',
+    group: 'filter',
+    description: 'the touch ceiling again, loaded on its own: the A/A control, whose distance from 1.00 is the method\'s noise',
+    setup: (env) => xdpScenario(env, benchObject('bench_touch'), 'xdp_bench_touch'),
+  },
+  {
     name: 'drop_udp',
     group: 'filter',
     description: 'xdpkit drop_udp, dropping UDP to the benchmark port (--port)',
@@ -320,6 +327,7 @@ export const SCENARIOS: readonly Scenario[] = [
       };
     },
   },
+  ...lbScenarios(xdpScenario),
 ];
 
 /** cpumap steers to this CPU: the generator's, so the receiving CPU keeps only the steering. */

@@ -56,4 +56,14 @@ struct {
 	__type(value, struct lb_counters);
 } lb_backend_stats SEC(".maps");
 
+/* Where balanced frames leave: slot 0 = the egress device. Empty (the default): XDP_TX, back out
+ * of the interface they came in on (one-armed). Set, they are redirected to that device
+ * (two-armed: VIP traffic arrives on one interface, the backends sit behind another). */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} lb_egress SEC(".maps");
+
 #endif
