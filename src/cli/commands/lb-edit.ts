@@ -17,7 +17,7 @@ import { outputFor, type Output } from '../output.js';
 import { argParser, parseInterfaceName } from '../validate.js';
 
 /** A field parser from src/lb (throws Error) as a commander parser that names the option. */
-function lbArg<T>(parse: (value: string) => T, option: string, hint: string): (value: string) => T {
+export function lbArg<T>(parse: (value: string) => T, option: string, hint: string): (value: string) => T {
   return (value) => {
     try {
       return parse(value);

@@ -5,13 +5,13 @@
  *
  * --json: one object; with --watch one object per line per interval (a stream, like `stats`).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { lbInterface, lbStateOf, openLbMaps } from '../../lb/deploy.js';
 import type { LbCounters } from '../../lb/layout.js';
 import { rates, readLbStats, type LbStats } from '../../lb/stats.js';
 import { formatBytes, formatCount, formatRate, outputFor, type Output } from '../output.js';
 import { argParser, parseInterfaceName, parsePositiveNumber } from '../validate.js';
+import { watchLoop } from '../watch.js';
 
 interface StatsOptions {
   watch?: boolean;
@@ -40,31 +40,15 @@ export function lbStatsCommand(): Command {
     .action(async (ifname: string | undefined, options: StatsOptions, command: Command) => {
       const out = outputFor(command);
       const iface = lbInterface(ifname);
-      const stop = new AbortController();
-      const onSignal = (): void => stop.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        let before = sample(iface);
-        do {
-          try {
-            await sleep(options.interval * 1000, undefined, { signal: stop.signal });
-          } catch {
-            break; // Ctrl-C: end quietly, as `stats --watch` does
-          }
-          const after = sample(iface);
-          const view = withRates(before.stats, after.stats, (after.at - before.at) / 1000);
-          if (options.watch && out.json) out.jsonLine({ iface: after.iface, at: new Date().toISOString(), ...view });
-          else {
-            if (options.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
-            render(after.iface, view, options.interval, out);
-          }
-          before = after;
-        } while (options.watch && !stop.signal.aborted);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      const watch = options.watch ?? false;
+      let before = sample(iface);
+      await watchLoop({ intervalS: options.interval, watch, clearScreen: watch && !out.json && process.stdout.isTTY }, () => {
+        const after = sample(iface);
+        const view = withRates(before.stats, after.stats, (after.at - before.at) / 1000);
+        if (watch && out.json) out.jsonLine({ iface: after.iface, at: new Date().toISOString(), ...view });
+        else render(after.iface, view, options.interval, out);
+        before = after;
+      });
     });
 }
 

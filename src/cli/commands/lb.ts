@@ -19,7 +19,7 @@ import { loadLoadBalancerFile, parseAddress } from '../../lb/schema.js';
 import { packageRoot } from '../../programs/catalogue.js';
 import { loadOnInterface } from '../../programs/manager.js';
 import { outputFor } from '../output.js';
-import { lbBackendCommand, lbServiceCommand } from './lb-edit.js';
+import { lbArg, lbBackendCommand, lbServiceCommand } from './lb-edit.js';
 import { lbHealthCommand } from './lb-health.js';
 import { lbStatsCommand } from './lb-stats.js';
 import { argParser, parseInterfaceName, parseMode, parsePositiveInt, repeatable } from '../validate.js';
@@ -41,7 +41,7 @@ export function lbCommand(): Command {
       .description('load or update the load balancer on an interface from a LoadBalancer document')
       .requiredOption('-f, --file <path>', 'LoadBalancer YAML/JSON')
       .requiredOption('--iface <name>', 'interface the VIP traffic arrives on', argParser(parseInterfaceName, '--iface'))
-      .option('--source <address>', "the load balancer's own address, outer source of ipip packets (one per family)", repeatable((v) => parseAddress(v).address))
+      .option('--source <address>', "the load balancer's own address, outer source of ipip packets (one per family)", repeatable(lbArg((v) => parseAddress(v).address, '--source', 'e.g. --source 198.18.0.2 --source 2001:db8::2')))
       .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
       .option('--conntrack <n>', 'conntrack entries (first apply)', argParser((v) => parsePositiveInt(v, '--conntrack'), '--conntrack'))
       .option('--ring-slots <n>', 'Maglev slots per generation to reserve (first apply; default twice what the file needs, ≥ 65536): room for services added later', argParser((v) => parsePositiveInt(v, '--ring-slots'), '--ring-slots'))
@@ -113,7 +113,7 @@ export function lbCommand(): Command {
     new Command('decap')
       .description('attach lb_decap: strip IPIP / IPv6-in-IP headers addressed to these addresses and pass the inner packet up')
       .argument('<iface>', 'interface the encapsulated traffic arrives on', argParser(parseInterfaceName, 'interface'))
-      .requiredOption('--address <addr>', 'an address of this host that tunnels end at (repeatable)', repeatable((v) => parseAddress(v)))
+      .requiredOption('--address <addr>', 'an address of this host that tunnels end at (repeatable)', repeatable(lbArg(parseAddress, '--address', 'e.g. --address 198.18.1.1 --address 2001:db8:1::1')))
       .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
       .option('--force', 'replace another XDP program on the interface')
       .action((ifname: string, options: { address: ReturnType<typeof parseAddress>[]; mode: ReturnType<typeof parseMode>; force?: boolean }, command: Command) => {

@@ -1,0 +1,281 @@
+/**
+ * Every `xdpkit lb` command as a user runs it, in a namespace pair: "b" holds the load balancer
+ * on eth0, "a" sends UDP to the VIPs (routed via b). Backends have explicit MACs; the frames the
+ * load balancer sends back out (XDP_TX) are not needed: its counters and `lb explain` show where
+ * each flow went. Checks outputs, --json, the errors (no load balancer, unknown service or
+ * backend, duplicates, bad addresses, a table that does not fit) and that a refused edit leaves
+ * the live generation as it was.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { runCommand, Testbed } from '../../src/net/index.js';
+import { assertHumanError, assertJsonError, assertOk, cleanUpNamespace, cliArgv, cliIn, skipUnlessRoot, type CliRun } from '../helpers/cli.js';
+
+interface ListJson {
+  iface: string;
+  generation: number;
+  services: { name: string; vip: string; mode: string; tableSize: number; healthCheck: unknown; backends: { address: string; weight: number; state: string; health: string | null; mac: string | null }[] }[];
+}
+interface StatsJson {
+  services: { name: string; service: string; packets: number; bytes: number; newFlows: number; rates: { pps: number } }[];
+  backends: { service: string; address: string; packets: number; newFlows: number }[];
+}
+interface EditJson {
+  iface: string;
+  change: string;
+  generation: number;
+  services: number;
+  backends: number;
+}
+
+const mac = (i: number) => `02:00:00:00:0a:${i.toString(16).padStart(2, '0')}`;
+
+describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, () => {
+  let bed: Testbed;
+  let cli: ReturnType<typeof cliIn>;
+  let prefix = '';
+  let vip = '';
+  let vip2 = '';
+  const backend = (i: number) => `${prefix}.${100 + i}`;
+  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-lb-cli-'));
+
+  const file = (name: string, text: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  /** `count` UDP datagrams from `a` to VIP:port, each from its own source port (a new flow, never one seen before). */
+  let nextPort = 20000;
+  const flows = async (dst: string, port: number, count: number): Promise<void> => {
+    const first = nextPort;
+    nextPort += count;
+    const script = `const d = require('node:dgram'); const [dst, port, first, count] = process.argv.slice(1).map((v, i) => (i ? Number(v) : v));
+      (async () => { for (let p = first; p < first + count; p++) await new Promise((ok) => { const s = d.createSocket('udp4'); s.bind(p, () => s.send('x\\n', port, dst, () => { s.close(); ok(); })); }); })();`;
+    const r = await bed.exec('a', [process.execPath, '-e', script, dst, String(port), String(first), String(count)]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  const list = async (): Promise<ListJson> => assertOk(await cli(['--json', 'lb', 'service', 'list'])).json<ListJson>();
+  const stats = async (): Promise<StatsJson> => assertOk(await cli(['--json', 'lb', 'stats', 'eth0', '--interval', '0.1'])).json<StatsJson>();
+  const newFlowsOf = (s: StatsJson, service: string): Record<string, number> =>
+    Object.fromEntries(s.backends.filter((b) => b.service === service).map((b) => [b.address, b.newFlows]));
+  const edit = async (args: string[]): Promise<EditJson> => assertOk(await cli(['--json', 'lb', ...args])).json<EditJson>();
+
+  before(async () => {
+    bed = await Testbed.pair();
+    cli = cliIn(bed.netns('b'));
+    prefix = bed.address('b').split('.').slice(0, 3).join('.');
+    vip = `${prefix}.10`;
+    vip2 = `${prefix}.20`;
+    for (const v of [vip, vip2]) await bed.exec('a', ['ip', 'route', 'add', `${v}/32`, 'via', bed.address('b')]);
+  });
+
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    const netns = bed?.netns('b');
+    const forced = netns ? await cleanUpNamespace(netns, ['eth0']) : [];
+    await bed?.destroy();
+    assert.deepEqual(forced, [], 'prog unload left pins, records or lb state behind');
+  });
+
+  it('without a load balancer every command says so and how to make one', async () => {
+    for (const args of [['lb', 'service', 'list'], ['lb', 'backend', 'add', 'web', '198.18.1.1', '--mac', mac(1)], ['lb', 'health']]) {
+      assertHumanError(await cli(args), { code: 1, message: /no load balancer in this network namespace/, hint: /lb apply -f lb\.yaml --iface/ });
+    }
+    assertHumanError(await cli(['lb', 'stats', 'eth0']), { code: 1, message: /no load balancer on eth0/, hint: /lb apply -f lb\.yaml --iface eth0/ });
+    assertJsonError(await cli(['--json', 'lb', 'explain', 'eth0', 'udp', '198.18.0.1:1000', `${vip}:53`]), { code: 1, type: 'NotFoundError', message: /no load balancer on eth0/ });
+  });
+
+  it('apply: a bad file names the field and the fix; a good one attaches', async () => {
+    const bad = file('bad.yaml', `apiVersion: xdpkit/v1\nkind: LoadBalancer\nservices:\n  - vip: ${vip}:53/udp\n    tableSize: 1000\n    backends: [{ address: ${backend(1)}, wieght: 2 }]\n`);
+    assertHumanError(await cli(['lb', 'apply', '-f', bad, '--iface', 'eth0']), {
+      code: 1,
+      message: /bad\.yaml: 2 problems/,
+      details: /services\[0\]\.tableSize: 1000 is not a prime .*use 997 or 1009[\s\S]*wieght: unknown field "wieght"; did you mean "weight"\?/,
+      hint: /fix the load balancer config/,
+    });
+    const good = file(
+      'lb.yaml',
+      `apiVersion: xdpkit/v1\nkind: LoadBalancer\nservices:\n  - name: dns\n    vip: ${vip}:53/udp\n    tableSize: 4099\n    backends:\n` +
+        [1, 2, 3].map((i) => `      - { address: ${backend(i)}, mac: "${mac(i)}" }\n`).join(''),
+    );
+    const r = assertOk(await cli(['--json', 'lb', 'apply', '-f', good, '--iface', 'eth0'])).json<{ attached: boolean; mode: string; generation: number; services: number; backends: number }>();
+    assert.deepEqual([r.attached, r.mode, r.generation, r.services, r.backends], [true, 'native', 0, 1, 3]);
+  });
+
+  it('service list: human and --json', async () => {
+    const human = assertOk(await cli(['lb', 'service', 'list', 'eth0']));
+    assert.match(human.stdout, /^SERVICE\s+VIP\s+MODE\s+HASH\s+TABLE\s+CHECK\s+BACKEND\s+WEIGHT\s+STATE\s+HEALTH\s+MAC$/m);
+    assert.match(human.stdout, new RegExp(`^dns\\s+${vip.replace(/\./g, '\\.')}:53/udp\\s+dsr-l2\\s+5-tuple\\s+4,099\\s+-\\s+${backend(1).replace(/\./g, '\\.')}\\s+1\\s+active\\s+-\\s+${mac(1)}$`, 'm'));
+    const l = await list();
+    assert.equal(l.iface, 'eth0');
+    assert.deepEqual(l.services.map((s) => [s.name, s.vip, s.mode, s.tableSize, s.healthCheck]), [['dns', `${vip}:53/udp`, 'dsr-l2', 4099, null]]);
+    assert.deepEqual(l.services[0]!.backends.map((b) => [b.address, b.weight, b.state, b.health, b.mac]), [1, 2, 3].map((i) => [backend(i), 1, 'active', null, mac(i)]));
+  });
+
+  it('stats: exact packets and new flows per service and backend; human table', async () => {
+    await flows(vip, 53, 120);
+    const s = await stats();
+    const svc = s.services.find((x) => x.name === 'dns')!;
+    assert.equal(svc.packets, 120);
+    assert.equal(svc.newFlows, 120);
+    assert.equal(svc.bytes, 120 * (14 + 20 + 8 + 2));
+    const per = newFlowsOf(s, 'dns');
+    assert.equal(Object.values(per).reduce((a, b) => a + b, 0), 120);
+    for (const i of [1, 2, 3]) assert.ok(per[backend(i)]! > 0, `backend ${i} got no flow of 120: ${JSON.stringify(per)}`);
+    const human = assertOk(await cli(['lb', 'stats', '--interval', '0.1']));
+    assert.match(human.stdout, /^SERVICE \/ BACKEND\s+PACKETS\s+BYTES\s+NEW FLOWS\s+RATE\s+THROUGHPUT\s+NEW FLOW RATE$/m);
+    assert.match(human.stdout, new RegExp(`^dns ${vip.replace(/\./g, '\\.')}:53/udp\\s+120\\s+5\\.2 KiB\\s+120\\s`, 'm'));
+    assert.match(human.stdout, new RegExp(`^  → ${backend(1).replace(/\./g, '\\.')}\\s`, 'm'));
+  });
+
+  it('stats --watch --json: one object per interval with rates; Ctrl-C ends it with exit 0', async () => {
+    const [file0, ...args] = cliArgv(['--json', 'lb', 'stats', '--watch', '--interval', '0.3'], { netns: bed.netns('b') });
+    const child = spawn(file0!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: string[] = [];
+    const reader = createInterface({ input: child.stdout });
+    const waiters: (() => void)[] = [];
+    reader.on('line', (line) => {
+      lines.push(line);
+      waiters.shift()?.();
+    });
+    const lineCount = (n: number) => new Promise<void>((resolve) => (lines.length >= n ? resolve() : waiters.push(() => (lines.length >= n ? resolve() : void lineCount(n).then(resolve)))));
+    await lineCount(1);
+    await flows(vip, 53, 30);
+    await lineCount(lines.length + 2);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, 'Ctrl-C is a normal end');
+    const samples = lines.map((l) => JSON.parse(l) as StatsJson & { at: string; seconds: number });
+    for (const x of samples) assert.ok(x.seconds > 0.25 && x.seconds < 1, `interval ${x.seconds}`);
+    assert.ok(samples.some((x) => x.services[0]!.rates.pps > 0), 'some interval saw traffic');
+  });
+
+  it('stats piped into head: ends cleanly', async () => {
+    const argv = cliArgv(['lb', 'stats', '--watch', '--interval', '0.2'], { netns: bed.netns('b') }).map((a) => `'${a}'`).join(' ');
+    const r = await runCommand(['bash', '-c', `${argv} | head -n 2; echo "status \${PIPESTATUS[0]}"`], { check: false, timeoutMs: 10_000 });
+    assert.match(r.stdout, /^SERVICE \/ BACKEND/m);
+    assert.match(r.stdout, /status 0$/m, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stderr, /EPIPE|Error/);
+  });
+
+  it('service add / del: a live flip each; refusals leave the generation as it was', async () => {
+    const gen0 = (await list()).generation;
+    const added = await edit(['service', 'add', `${vip2}:53/udp`, '--name', 'dns2', '--table-size', '251', '--hash', 'addresses']);
+    assert.equal(added.change, `service dns2 (${vip2}:53/udp) added`);
+    assert.equal(added.generation, 1 - gen0);
+    const human = assertOk(await cli(['lb', 'service', 'list']));
+    assert.match(human.stdout, /^dns2\s+\S+:53\/udp\s+dsr-l2\s+addresses\s+251\s+-\s+\(none\)$/m);
+
+    const gen1 = (await list()).generation;
+    assertHumanError(await cli(['lb', 'service', 'add', `${vip2}:53/udp`]), { code: 1, message: /:53\/udp is already the service dns2/, hint: /lb backend add/ });
+    assertHumanError(await cli(['lb', 'service', 'add', `${vip2}:54/udp`, '--name', 'dns']), { code: 1, message: /the name "dns" is taken/ });
+    assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.300:53/udp']), { code: 2, message: /not an IPv4 or IPv6 address/ });
+    assertHumanError(await cli(['lb', 'service', 'add', `${vip2}:55/sctp`]), { code: 2, message: /not tcp or udp/ });
+    assertHumanError(await cli(['lb', 'service', 'add', `${vip2}:56/udp`, '--table-size', '1000']), { code: 2, message: /1000 is not a prime .*997 or 1009/ });
+    // The ring was sized at the first apply (65,536 slots per generation): a default table no longer fits.
+    assertJsonError(await cli(['--json', 'lb', 'service', 'add', `${vip2}:57/udp`]), {
+      code: 1,
+      type: 'InvalidArgumentError',
+      message: /need 69887 slots; the load balancer on eth0 has room for 65536/,
+      hint: /smaller prime table size such as 61169.*--ring-slots/,
+    });
+    assert.equal((await list()).generation, gen1, 'refused edits did not flip');
+
+    const del = await edit(['service', 'del', 'dns2']);
+    assert.equal(del.change, `service dns2 (${vip2}:53/udp) removed`);
+    assertHumanError(await cli(['lb', 'service', 'del', `${vip2}:53/udp`]), { code: 1, message: /no service .* its services: dns/, hint: /lb service list/ });
+  });
+
+  it('backend add / del / drain / undrain change where new flows go', async () => {
+    const base = await stats();
+    // Drain backend 1: no new flows for it, the others take them all.
+    assert.equal((await edit(['backend', 'drain', 'dns', backend(1)])).change, `backend ${backend(1)} of dns (${vip}:53/udp) now draining`);
+    assert.equal((await edit(['backend', 'drain', `${vip}:53/udp`, backend(1)])).change, `backend ${backend(1)} of dns (${vip}:53/udp) was already draining`);
+    await flows(vip, 53, 90);
+    let now = await stats();
+    const delta = (a: StatsJson, b: StatsJson) => {
+      const x = newFlowsOf(a, 'dns');
+      return Object.fromEntries(Object.entries(newFlowsOf(b, 'dns')).map(([k, v]) => [k, v - (x[k] ?? 0)]));
+    };
+    let d = delta(base, now);
+    assert.equal(d[backend(1)], 0, `a draining backend got new flows: ${JSON.stringify(d)}`);
+    assert.equal(d[backend(2)]! + d[backend(3)]!, 90);
+    assert.deepEqual((await list()).services[0]!.backends.map((b) => b.state), ['draining', 'active', 'active']);
+
+    // Undrain it, add a fourth with weight 3, delete the third.
+    assert.match((await edit(['backend', 'undrain', 'dns', backend(1)])).change, /now active/);
+    assert.equal((await edit(['backend', 'add', vip, backend(4), '--weight', '3', '--mac', mac(4)])).change, `backend ${backend(4)} added to dns (${vip}:53/udp)`);
+    const removed = await edit(['backend', 'del', 'dns', backend(3)]);
+    assert.equal(removed.backends, 3);
+    const before2 = now;
+    await flows(vip, 53, 120);
+    now = await stats();
+    d = delta(before2, now);
+    assert.equal(d[backend(3)], undefined, 'the deleted backend is gone from the stats');
+    assert.equal(d[backend(1)]! + d[backend(2)]! + d[backend(4)]!, 120);
+    assert.ok(d[backend(4)]! > d[backend(1)]! && d[backend(4)]! > d[backend(2)]!, `weight 3 takes the biggest share: ${JSON.stringify(d)}`);
+    const l = await list();
+    assert.deepEqual(l.services[0]!.backends.map((b) => [b.address, b.weight, b.state]), [[backend(1), 1, 'active'], [backend(2), 1, 'active'], [backend(4), 3, 'active']]);
+
+    // Refusals: nothing flips.
+    const gen = l.generation;
+    const refusals: [string[], 1 | 2, RegExp][] = [
+      [['backend', 'add', 'dns', backend(2), '--mac', mac(2)], 1, /is already a backend of dns/],
+      [['backend', 'add', 'dns', '198.18.1.256', '--mac', mac(9)], 2, /not an IPv4 or IPv6 address/],
+      [['backend', 'add', 'dns', backend(9), '--mac', '01:00:5e:00:00:01'], 2, /multicast MAC/],
+      [['backend', 'add', 'dns', backend(9), '--weight', '70000', '--mac', mac(9)], 2, /0\.\.65535/],
+      [['backend', 'add', 'dns', backend(9)], 1, /no MAC for .*neighbour table/],
+      [['backend', 'add', 'nosuch', backend(9), '--mac', mac(9)], 1, /no service "nosuch"/],
+      [['backend', 'del', 'dns', backend(9)], 1, /is not a backend of dns .*its backends: /],
+      [['backend', 'drain', 'dns', backend(3)], 1, /is not a backend of dns/],
+    ];
+    for (const [args, code, message] of refusals) assertHumanError(await cli(['lb', ...args]), { code, message });
+    assert.equal((await list()).generation, gen, 'refused edits did not flip');
+  });
+
+  it('explain: Maglev slot for a new flow, conntrack for an established one, pass for others', async () => {
+    const ex = async (src: string, dst: string): Promise<{ verdict: string; via?: string; backend?: { address: string }; slot?: number; reason: string }> =>
+      assertOk(await cli(['--json', 'lb', 'explain', 'eth0', 'udp', src, dst])).json();
+    const fresh = await ex('198.18.9.9:40000', `${vip}:53`);
+    assert.equal(fresh.verdict, 'backend');
+    assert.equal(fresh.via, 'maglev');
+    assert.ok(typeof fresh.slot === 'number' && fresh.slot < 4099);
+    // A flow that went through: bash's /dev/udp picks the source port; send from a fixed one instead.
+    assert.equal(await bed.sendUdp('a', { dst: vip, port: 53, srcPort: 41000 }), 1);
+    const known = await ex(`${bed.address('a')}:41000`, `${vip}:53`);
+    assert.equal(known.via, 'conntrack', known.reason);
+    const other = await ex('198.18.9.9:40000', `${vip}:80`);
+    assert.equal(other.verdict, 'pass');
+    const human = assertOk(await cli(['lb', 'explain', 'eth0', 'udp', `${bed.address('a')}:41000`, `${vip}:53`]));
+    assert.match(human.stdout, /: backend \S+ \(id \d+\) of \S+:53\/udp, dsr-l2\n\s+conntrack hit/);
+    assertHumanError(await cli(['lb', 'explain', 'eth0', 'icmp', '198.18.9.9:1', `${vip}:53`]), { code: 1, message: /handles tcp or udp/ });
+    assertHumanError(await cli(['lb', 'explain', 'eth0', 'udp', '198.18.9.9', `${vip}:53`]), { code: 1, message: /is not ADDRESS:PORT/ });
+  });
+
+  it('decap: attaches lb_decap for the given addresses (human and --json), refuses a bad address', async () => {
+    const netA = bed.netns('a');
+    const cliA = cliIn(netA);
+    try {
+      const r = assertOk(await cliA(['--json', 'lb', 'decap', 'eth0', '--address', bed.address('a'), '--address', '2001:db8::1'])).json<{ iface: string; mode: string; addresses: string[] }>();
+      assert.deepEqual(r, { iface: 'eth0', mode: 'native', addresses: [bed.address('a'), '2001:db8::1'] });
+      const status = assertOk(await cliA(['status', 'eth0']));
+      assert.match(status.stdout, /xdp_lb_decap|lb_decap/);
+      assertHumanError(await cliA(['lb', 'decap', 'eth0', '--address', '198.18.0.999', '--force']), { code: 2, message: /not an IPv4 or IPv6 address/ });
+    } finally {
+      const forced = await cleanUpNamespace(netA, ['eth0']);
+      assert.deepEqual(forced, []);
+    }
+  });
+
+  it('a second lb apply replaces the CLI edits with the file (declarative), keeping stable ids', async () => {
+    const r: CliRun = assertOk(await cli(['--json', 'lb', 'apply', '-f', join(dir, 'lb.yaml'), '--iface', 'eth0']));
+    assert.equal(r.json<{ attached: boolean }>().attached, false);
+    const l = await list();
+    assert.deepEqual(l.services[0]!.backends.map((b) => b.address), [1, 2, 3].map(backend));
+  });
+});
