@@ -1,0 +1,167 @@
+/**
+ * Health checks with real services (issue 9, item 4/6): the network of test/helpers/lb-traffic.ts
+ * (client behind a router; load balancer and three backends on one L2 segment), the load
+ * balancer applied and `xdpkit lb health` run as a user runs them (the CLI in the load
+ * balancer's namespace). Each backend's server listens on the VIP and on the backend's own
+ * address, so the TCP check (to the backend's address) sees the same process the clients reach.
+ *
+ * be2's server stops → the checker logs be2 up→down → new flows all go to be1 and be3, every one
+ * answered; the server starts again → down→up → be2 takes new flows again. A second service with
+ * an HTTP check (be3 answers 503) shows that check type. One log line per change, nothing else.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import type { HealthChange } from '../../src/lb/health-checker.js';
+import { assertOk, cliArgv, cliIn } from '../helpers/cli.js';
+import { BACKENDS, createLbNetwork, runFlows, startBackend, tally, type BackendName, type LbNetwork } from '../helpers/lb-traffic.js';
+import { skip, tearDown } from '../helpers/netns.js';
+
+const PORT = 8080;
+const HTTP_PORT = 8090;
+
+// CommonJS for `node -e`: an HTTP server on ADDRESS:PORT answering every request with STATUS.
+const HTTP_SERVER = `
+const [address, port, status] = process.argv.slice(1);
+require('node:http').createServer((req, res) => { res.statusCode = Number(status); res.end(); })
+  .listen(Number(port), address, () => console.log('ready'));
+`;
+
+describe('lb health: a backend whose service stops is taken out and comes back', { skip, timeout: 60_000 }, () => {
+  let net: LbNetwork;
+  let lbCli: ReturnType<typeof cliIn>;
+  const servers = new Map<BackendName, ChildProcess>();
+  let checker: ChildProcess | undefined;
+  const changes: HealthChange[] = [];
+  const waiters: (() => void)[] = [];
+  let checkerErr = '';
+  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-lb-health-'));
+
+  const startServer = async (be: BackendName) => servers.set(be, await startBackend(net.bed, be, PORT, [net.vip.v4, net.backends[be].v4]));
+  const stopServer = async (be: BackendName) => {
+    const child = servers.get(be)!;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    servers.delete(be);
+  };
+  /** Waits for the checker to log a change matching `want` (the lines it logged so far count). */
+  const waitForChange = (want: (c: HealthChange) => boolean, what: string, timeoutMs = 8000): Promise<HealthChange> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no health change "${what}" within ${timeoutMs} ms; logged: ${JSON.stringify(changes)}; stderr: ${checkerErr}`)), timeoutMs);
+      const check = () => {
+        const hit = changes.find(want);
+        if (hit) {
+          clearTimeout(timer);
+          resolve(hit);
+        } else waiters.push(check);
+      };
+      check();
+    });
+  const nameOf = (address: string) => BACKENDS.find((be) => net.backends[be].v4 === address);
+  let nextPort = 10_000;
+  const flows = async (count: number) => {
+    const answers = await runFlows(net.bed, 'client', { proto: 'tcp', dst: net.vip.v4, port: PORT, firstPort: nextPort, count });
+    nextPort += count;
+    return tally(answers);
+  };
+
+  before(async () => {
+    net = await createLbNetwork();
+    lbCli = cliIn(net.bed.netns('lb'));
+    for (const be of BACKENDS) await startServer(be);
+    for (const [be, status] of [['be1', 200], ['be2', 200], ['be3', 503]] as const) {
+      const http = net.bed.spawn(be, [process.execPath, '-e', HTTP_SERVER, net.backends[be].v4, String(HTTP_PORT), String(status)]);
+      await new Promise((resolve, reject) => {
+        createInterface({ input: http.stdout! }).once('line', resolve);
+        http.once('exit', (code) => reject(new Error(`http server in ${be} exited ${code}`)));
+      });
+    }
+    const backends = () => BACKENDS.map((be) => `      - { address: "${net.backends[be].v4}", mac: "${net.backends[be].mac}" }`).join('\n');
+    const config = join(dir, 'lb.yaml');
+    writeFileSync(
+      config,
+      `apiVersion: xdpkit/v1
+kind: LoadBalancer
+services:
+  - name: web
+    vip: "${net.vip.v4}:${PORT}/tcp"
+    tableSize: 4099
+    healthCheck: { type: tcp, interval: 200ms, timeout: 150ms, rise: 2, fall: 2 }
+    backends:
+${backends()}
+  - name: api
+    vip: "${net.vip.v4}:${HTTP_PORT}/tcp"
+    tableSize: 4099
+    healthCheck: { type: http, path: /healthz, interval: 200ms, timeout: 150ms, rise: 2, fall: 2 }
+    backends:
+${backends()}
+`,
+    );
+    assertOk(await lbCli(['lb', 'apply', '-f', config, '--iface', 'eth0', '--mode', 'native']));
+    const [file, ...args] = cliArgv(['--json', 'lb', 'health', 'eth0'], { netns: net.bed.netns('lb') });
+    checker = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    checker.stderr!.on('data', (c: Buffer) => (checkerErr += c.toString()));
+    createInterface({ input: checker.stdout! }).on('line', (line) => {
+      changes.push(JSON.parse(line) as HealthChange);
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (checker && checker.exitCode === null) checker.kill('SIGKILL');
+    for (const s of servers.values()) s.kill('SIGTERM');
+    if (net) await tearDown(net.bed, net.interfaces);
+  });
+
+  it('an HTTP check that answers 503 takes that backend out; 200 keeps the others in', async () => {
+    const c = await waitForChange((x) => x.service === 'api', 'api be3 up→down');
+    assert.deepEqual([nameOf(c.backend), c.from, c.to, c.vip], ['be3', 'up', 'down', `${net.vip.v4}:${HTTP_PORT}/tcp`]);
+    assert.match(c.reason, /2 failed checks in a row \(fall 2\): http:8090\/healthz HTTP 503/);
+    assert.ok(Date.now() - Date.parse(c.time) < 10_000, `time ${c.time}`);
+  });
+
+  it('all three take flows while their service runs', async () => {
+    const t = await flows(300);
+    assert.deepEqual(Object.keys(t).sort(), [...BACKENDS], JSON.stringify(t));
+  });
+
+  it("be2's service stops: it is taken out, new flows go to be1 and be3 and are all answered", async () => {
+    await stopServer('be2');
+    const c = await waitForChange((x) => x.service === 'web' && x.to === 'down', 'web be2 up→down');
+    assert.equal(nameOf(c.backend), 'be2');
+    assert.equal(c.from, 'up');
+    assert.match(c.reason, /2 failed checks in a row \(fall 2\): tcp:8080 connect ECONNREFUSED/);
+    const t = await flows(300);
+    assert.deepEqual(Object.keys(t).sort(), ['be1', 'be3'], `only be1 and be3 answer, no failures: ${JSON.stringify(t)}`);
+    const list = assertOk(await lbCli(['--json', 'lb', 'service', 'list'])).json<{ services: { name: string; backends: { address: string; health: string }[] }[] }>();
+    const web = list.services.find((s) => s.name === 'web')!;
+    assert.deepEqual(web.backends.map((b) => [nameOf(b.address), b.health]), [['be1', 'up'], ['be2', 'down'], ['be3', 'up']]);
+  });
+
+  it('be2 starts again: it comes back and takes new flows', async () => {
+    await startServer('be2');
+    const c = await waitForChange((x) => x.service === 'web' && x.to === 'up', 'web be2 down→up');
+    assert.equal(nameOf(c.backend), 'be2');
+    assert.match(c.reason, /2 good checks in a row \(rise 2\): tcp:8080 connected/);
+    const t = await flows(300);
+    assert.deepEqual(Object.keys(t).sort(), [...BACKENDS], JSON.stringify(t));
+    assert.ok(t.be2! > 50, `be2 takes about a third again: ${JSON.stringify(t)}`);
+  });
+
+  it('Ctrl-C ends the checker with exit 0; it logged exactly the three changes', async () => {
+    const exited = new Promise<number | null>((resolve) => checker!.once('exit', resolve));
+    checker!.kill('SIGINT');
+    assert.equal(await exited, 0, checkerErr);
+    assert.deepEqual(
+      changes.map((c) => `${c.service} ${nameOf(c.backend)} ${c.from}→${c.to}`),
+      ['api be3 up→down', 'web be2 up→down', 'web be2 down→up'],
+    );
+    assert.match(checkerErr, /eth0: checking 6 backends of 2 services/);
+  });
+});
