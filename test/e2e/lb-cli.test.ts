@@ -7,14 +7,14 @@
  * the live generation as it was.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { runCommand, Testbed } from '../../src/net/index.js';
-import { assertHumanError, assertJsonError, assertOk, cleanUpNamespace, cliArgv, cliIn, skipUnlessRoot, type CliRun } from '../helpers/cli.js';
+import { assertHumanError, assertJsonError, assertOk, cleanUpNamespace, cliArgv, cliIn, RECORD_DIR, skipUnlessRoot, type CliRun } from '../helpers/cli.js';
 
 interface ListJson {
   iface: string;
@@ -236,6 +236,40 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     ];
     for (const [args, code, message] of refusals) assertHumanError(await cli(['lb', ...args]), { code, message });
     assert.equal((await list()).generation, gen, 'refused edits did not flip');
+  });
+
+  it('IPv6 service with a health check; six edits started at once all land', async () => {
+    const added = await edit(['service', 'add', '[2001:DB8::10]:443/tcp', '--name', 'web6', '--table-size', '251', '--health-check', 'http:8443/healthz']);
+    assert.equal(added.change, 'service web6 ([2001:db8::10]:443/tcp) added');
+    const adds = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => cli(['--json', 'lb', 'backend', 'add', '2001:db8::10', `2001:db8:77::${i}`, '--mac', mac(20 + i)])));
+    for (const r of adds) assertOk(r);
+    const web6 = (await list()).services.find((s) => s.name === 'web6')!;
+    assert.deepEqual(web6.healthCheck, { type: 'http', port: 8443, path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 });
+    assert.deepEqual(web6.backends.map((b) => b.address).sort(), [1, 2, 3, 4, 5, 6].map((i) => `2001:db8:77::${i}`));
+    assert.deepEqual(new Set(web6.backends.map((b) => b.health)), new Set(['up']), 'checked backends start up');
+    const human = assertOk(await cli(['lb', 'service', 'list']));
+    assert.match(human.stdout, /^web6\s+\[2001:db8::10\]:443\/tcp\s+dsr-l2\s+5-tuple\s+251\s+http:8443\/healthz every 2s\s+2001:db8:77::\d\s+1\s+active\s+up\s/m);
+    assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.50/tcp', '--health-check', 'tcp']), { code: 1, message: /has no port, and the service takes every port/, hint: /tcp:80/ });
+    assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.50:80/tcp', '--health-check', 'ping']), { code: 1, message: /must be tcp \(connect\) or http/ });
+    assert.match((await edit(['service', 'del', '[2001:db8::10]:443/tcp'])).change, /web6 .* removed/);
+  });
+
+  it('an edit waits for the lock of another writer and takes over the lock of a dead one', async () => {
+    const lock = join(RECORD_DIR, `${bed.netns('b')}:eth0.lb.lock`);
+    writeFileSync(lock, String(process.pid)); // a live writer: this test
+    let finished = 0;
+    const pending = cli(['--json', 'lb', 'backend', 'drain', 'dns', backend(2)]).then((run) => ((finished = Date.now()), run));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(finished, 0, 'the edit went ahead while another writer held the lock');
+    const released = Date.now();
+    rmSync(lock);
+    const r = assertOk(await pending);
+    assert.ok(finished >= released, 'the edit finished after the lock was released');
+    assert.match(r.json<EditJson>().change, /now draining/);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+    writeFileSync(lock, dead); // a writer that died holding it
+    assert.match((await edit(['backend', 'undrain', 'dns', backend(2)])).change, /now active/);
+    assert.ok(!existsSync(lock), 'the lock is released after the edit');
   });
 
   it('explain: Maglev slot for a new flow, conntrack for an established one, pass for others', async () => {

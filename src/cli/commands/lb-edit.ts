@@ -53,11 +53,12 @@ interface Edit {
   iface?: string;
 }
 
-/** One line saying what changed and what is live now; `--json`: the same as an object. */
-function report(out: Output, change: string, r: LbApplyOutcome): void {
+/** One line saying what changed and what is live now; `--json`: the same as an object (with `extra`). */
+export function report(out: Output, change: string, r: LbApplyOutcome, extra: Record<string, unknown> = {}): void {
   const result = {
     iface: r.state.ifname,
     change,
+    ...extra,
     generation: r.state.image.generation,
     services: r.state.image.services.length,
     backends: r.state.image.backends.length,

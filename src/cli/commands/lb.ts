@@ -19,7 +19,7 @@ import { loadLoadBalancerFile, parseAddress } from '../../lb/schema.js';
 import { packageRoot } from '../../programs/catalogue.js';
 import { loadOnInterface } from '../../programs/manager.js';
 import { outputFor } from '../output.js';
-import { lbArg, lbBackendCommand, lbServiceCommand } from './lb-edit.js';
+import { lbArg, lbBackendCommand, lbServiceCommand, report } from './lb-edit.js';
 import { lbHealthCommand } from './lb-health.js';
 import { lbStatsCommand } from './lb-stats.js';
 import { argParser, parseInterfaceName, parseMode, parsePositiveInt, repeatable } from '../validate.js';
@@ -58,21 +58,7 @@ export function lbCommand(): Command {
           ...(options.ringSlots !== undefined && { ringSlots: options.ringSlots }),
           ...(options.force && { force: true }),
         });
-        const result = {
-          iface: r.state.ifname,
-          attached: r.attached,
-          ...(r.mode && { mode: r.mode }),
-          generation: r.state.image.generation,
-          services: r.state.image.services.length,
-          backends: r.state.image.backends.length,
-          learnedMacs: r.learned,
-          warnings: r.state.image.warnings,
-        };
-        out.result(result, () => {
-          out.line(`${result.iface}: ${r.attached ? `load balancer attached (${r.mode})` : 'load balancer updated'}, generation ${result.generation} live: ${result.services} services, ${result.backends} backends`);
-          for (const [a, m] of Object.entries(r.learned)) out.note(`MAC of ${a} from the neighbour table: ${m}`);
-          for (const w of r.state.image.warnings) out.warn(w);
-        });
+        report(out, r.attached ? `load balancer attached (${r.mode})` : 'load balancer updated', r, { attached: r.attached, ...(r.mode && { mode: r.mode }) });
       }),
   );
   lb.addCommand(lbServiceCommand());
