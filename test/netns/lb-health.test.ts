@@ -131,9 +131,11 @@ ${backends()}
     assert.deepEqual(Object.keys(t).sort(), [...BACKENDS], JSON.stringify(t));
   });
 
-  it("be2's service stops: it is taken out, new flows go to be1 and be3 and are all answered", async () => {
+  it("be2's service stops: it is taken out, new flows go to be1 and be3 and are all answered", async (ctx) => {
     await stopServer('be2');
+    const stopped = Date.now();
     const c = await waitForChange((x) => x.service === 'web' && x.to === 'down', 'web be2 up→down');
+    ctx.diagnostic(`server stopped → out of the table: ${Date.parse(c.time) - stopped} ms (interval 200 ms, fall 2)`);
     assert.equal(nameOf(c.backend), 'be2');
     assert.equal(c.from, 'up');
     assert.match(c.reason, /2 failed checks in a row \(fall 2\): tcp:8080 connect ECONNREFUSED/);
@@ -144,9 +146,11 @@ ${backends()}
     assert.deepEqual(web.backends.map((b) => [nameOf(b.address), b.health]), [['be1', 'up'], ['be2', 'down'], ['be3', 'up']]);
   });
 
-  it('be2 starts again: it comes back and takes new flows', async () => {
+  it('be2 starts again: it comes back and takes new flows', async (ctx) => {
     await startServer('be2');
+    const started = Date.now();
     const c = await waitForChange((x) => x.service === 'web' && x.to === 'up', 'web be2 down→up');
+    ctx.diagnostic(`server listening → back in the table: ${Date.parse(c.time) - started} ms (interval 200 ms, rise 2)`);
     assert.equal(nameOf(c.backend), 'be2');
     assert.match(c.reason, /2 good checks in a row \(rise 2\): tcp:8080 connected/);
     const t = await flows(300);
