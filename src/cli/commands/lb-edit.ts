@@ -49,6 +49,8 @@ const enumArg = <T extends string>(values: readonly T[], option: string) =>
     `use ${values.join(' or ')}`,
   );
 
+const EDITS_NOTE = '\nEdits change the live load balancer only: the next lb apply -f FILE replaces them with the file.\n';
+
 interface Edit {
   iface?: string;
 }
@@ -81,7 +83,7 @@ const ifaceOption = (command: Command): Command =>
   command.option('--iface <name>', 'interface of the load balancer (default: the only one in this namespace)', argParser(parseInterfaceName, '--iface'));
 
 export function lbServiceCommand(): Command {
-  const service = new Command('service').description('services (VIP:port/proto) of the live load balancer');
+  const service = new Command('service').description('services (VIP:port/proto) of the live load balancer').addHelpText('after', EDITS_NOTE);
 
   service.addCommand(
     ifaceOption(
@@ -177,7 +179,7 @@ function listServices(state: LbState, out: Output): void {
 }
 
 export function lbBackendCommand(): Command {
-  const backend = new Command('backend').description('backends of a service of the live load balancer');
+  const backend = new Command('backend').description('backends of a service of the live load balancer').addHelpText('after', EDITS_NOTE);
 
   backend.addCommand(
     ifaceOption(
