@@ -1,0 +1,119 @@
+/**
+ * Real traffic for the firewall's netns tests: a UDP flood from one namespace over several
+ * destination ports (one traffic class per port) that counts what it sent per port, and
+ * per-port packet counters in the receiving namespace (nftables, prerouting, so they count what
+ * the XDP program passed before any socket could lose it).
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Testbed } from '../../src/net/index.js';
+
+// Keeps 32 datagrams in flight, round-robin over the ports, until its stdin closes or the
+// duration ends; prints {sent: {port: n}, seconds} (first send to last completion) on exit.
+// (stdin, not a signal: \`ip netns exec\` may run the command in a child of its own.)
+const FLOOD = `
+const dgram = require('node:dgram');
+const [dst, portsCsv, secondsText, size] = process.argv.slice(1);
+const ports = portsCsv.split(',').map(Number);
+const sock = dgram.createSocket('udp4');
+const sent = Object.fromEntries(ports.map((p) => [p, 0]));
+const payload = Buffer.alloc(Number(size), 0x5a);
+const start = process.hrtime.bigint();
+const end = start + BigInt(Math.round(Number(secondsText) * 1e9));
+let stop = false, inflight = 0, i = 0, last = start, done = false, scheduled = false;
+process.stdin.on('end', () => { stop = true; });
+process.stdin.resume();
+const finish = () => {
+  if (done) return;
+  done = true;
+  console.log(JSON.stringify({ sent, seconds: Number(last - start) / 1e9 }));
+  sock.close();
+  process.stdin.destroy();
+};
+// Completions come on the next tick: pump from setImmediate, or stdin would never be read.
+const pump = () => {
+  scheduled = false;
+  if (process.hrtime.bigint() >= end) stop = true;
+  while (!stop && inflight < 32) {
+    const port = ports[i++ % ports.length];
+    inflight++;
+    sock.send(payload, port, dst, (err) => {
+      inflight--;
+      last = process.hrtime.bigint();
+      if (err) { console.error(err.message); process.exit(1); }
+      sent[port]++;
+      if (!scheduled) { scheduled = true; setImmediate(pump); }
+    });
+  }
+  if (stop && inflight === 0) finish();
+};
+pump();
+`;
+
+export interface FloodResult {
+  /** Datagrams handed to the kernel per destination port. */
+  sent: Record<number, number>;
+  /** From the first send to the last completion. */
+  seconds: number;
+}
+
+export interface Flood {
+  /** Resolves with what it sent once the duration is over. */
+  finished(): Promise<FloodResult>;
+  /** Ends the flood now and resolves with what it sent. */
+  stop(): Promise<FloodResult>;
+}
+
+/** Starts a UDP flood from `ns` to `dst` over `ports` for at most `seconds`. */
+export function startUdpFlood(bed: Testbed, ns: string, options: { dst: string; ports: number[]; seconds: number; payloadBytes?: number }): Flood {
+  const argv = [process.execPath, '-e', FLOOD, options.dst, options.ports.join(','), String(options.seconds), String(options.payloadBytes ?? 18)];
+  const child: ChildProcess = bed.spawn(ns, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const result = new Promise<FloodResult>((resolve, reject) =>
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(stdout) as FloodResult) : reject(new Error(`the UDP flood failed (exit ${code}): ${stderr}`)))),
+  );
+  return {
+    finished: () => result,
+    stop() {
+      child.stdin?.end();
+      return result;
+    },
+  };
+}
+
+/** Packets the veth end `ifname` in `ns` dropped on transmit (its peer's ring was full: lost before XDP). */
+export async function vethTxDropped(bed: Testbed, ns: string, ifname: string): Promise<number> {
+  const { stdout } = await bed.exec(ns, ['ip', '-s', '-j', 'link', 'show', 'dev', ifname]);
+  return (JSON.parse(stdout) as { stats64: { tx: { dropped: number } } }[])[0]!.stats64.tx.dropped;
+}
+
+export interface PortCounters {
+  /** Packets per UDP destination port that reached the receiver's IP layer. */
+  read(): Promise<Record<number, number>>;
+  remove(): Promise<void>;
+}
+
+/** nftables counters per UDP destination port in `ns` (table inet xdpkit_fw_test, prerouting). */
+export async function portCounters(bed: Testbed, ns: string, ports: number[]): Promise<PortCounters> {
+  const table = 'xdpkit_fw_test';
+  const rules = ports.map((p) => `  udp dport ${p} counter comment "p${p}"`).join('\n');
+  const text = `table inet ${table} {\n chain pre {\n  type filter hook prerouting priority -300;\n${rules}\n }\n}\n`;
+  await bed.exec(ns, ['sh', '-c', 'printf "%s" "$0" | nft -f -', text]);
+  return {
+    async read() {
+      const { stdout } = await bed.exec(ns, ['nft', '-j', 'list', 'table', 'inet', table]);
+      const out: Record<number, number> = {};
+      for (const item of (JSON.parse(stdout) as { nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[] }).nftables) {
+        const rule = item.rule;
+        const counter = rule?.expr.find((e) => e.counter)?.counter;
+        if (rule?.comment?.startsWith('p') && counter) out[Number(rule.comment.slice(1))] = counter.packets;
+      }
+      return out;
+    },
+    async remove() {
+      await bed.exec(ns, ['nft', 'delete', 'table', 'inet', table]);
+    },
+  };
+}

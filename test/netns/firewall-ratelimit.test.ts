@@ -1,0 +1,95 @@
+/**
+ * A rate-limit rule with real traffic: UDP from a to b's port 7000 as fast as one socket sends
+ * (≈ 50–150 kpps here, far above the limit) through `rate: { pps: 2000, burst: 300 }` on b.
+ *
+ * The token bucket (bpf/firewall.c) starts full with `burst` tokens and gains `pps` tokens per
+ * second of kernel time, capped at `burst`; each passed packet takes one. Over a flood whose
+ * packets reach XDP between t0 and t1 it passes burst + ⌊pps × (t1 − t0)⌋ packets at most, and,
+ * since the flood never pauses long enough for the bucket to overflow, at least that minus one.
+ * We measure the sender's window T (first send to last completion), which contains [t0, t1], so:
+ *   upper bound  burst + pps × T + 1                          (no slack needed)
+ *   lower bound  burst + pps × (T − 0.1 s) − 1
+ * The lower bound's 0.1 s is the time the first and last datagrams may wait between the
+ * sender's socket and XDP (softirq/NAPI scheduling on this loaded 2-core VM: measured at a few
+ * ms, 0.1 s leaves a wide margin): 200 packets of ≈ 2,300 expected, so a bucket refilled at the
+ * wrong rate (or not at all, or per packet) still fails.
+ * The receiver counts what arrived (nftables, after XDP): exactly the packets the rule passed.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Testbed } from '../../src/net/index.js';
+import { assertOk, cleanUpNamespace, cliIn, skipUnlessRoot } from '../helpers/cli.js';
+import { portCounters, startUdpFlood, vethTxDropped, type PortCounters } from '../helpers/firewall-traffic.js';
+
+const PORT = 7000;
+const PPS = 2000;
+const BURST = 300;
+const SLACK_S = 0.1;
+
+interface Stats {
+  rules: { name: string; packets: number }[];
+  misc: { rateLimited: { packets: number } };
+}
+
+describe('firewall: rate limit with real traffic', { skip: skipUnlessRoot }, () => {
+  let bed: Testbed;
+  let netns: string;
+  let cli: ReturnType<typeof cliIn>;
+  let counters: PortCounters | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-fw-rate-'));
+
+  before(async () => {
+    bed = await Testbed.pair({ gro: false });
+    netns = bed.netns('b');
+    cli = cliIn(netns);
+    const policy = join(dir, 'rate.yaml');
+    writeFileSync(
+      policy,
+      `apiVersion: xdpkit/v1\nkind: FirewallPolicy\nrules:\n  - { name: limited, action: rate-limit, proto: udp, dstPorts: [${PORT}], rate: { pps: ${PPS}, burst: ${BURST} } }\n`,
+    );
+    assertOk(await cli(['fw', 'apply', '-f', policy, '--iface', 'eth0']));
+    await bed.exec('a', ['ip', 'neigh', 'replace', bed.address('b'), 'lladdr', bed.end('b').mac, 'dev', bed.end('a').ifname, 'nud', 'permanent']);
+    counters = await portCounters(bed, 'b', [PORT]);
+  });
+
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await counters?.remove().catch(() => {});
+    const forced = bed ? await cleanUpNamespace(netns, ['eth0']) : [];
+    await bed?.destroy();
+    assert.deepEqual(forced, [], 'the test left pins or records behind');
+  });
+
+  const stats = async (): Promise<{ matched: number; limited: number }> => {
+    const s = assertOk(await cli(['--json', 'fw', 'stats', 'eth0'])).json<Stats>();
+    return { matched: s.rules.find((r) => r.name === 'limited')!.packets, limited: s.misc.rateLimited.packets };
+  };
+
+  for (const [round, seconds] of [[1, 1.0], [2, 0.5]] as const) {
+    it(`flood ${round} (${seconds} s): passed within the token-bucket bound, the rest dropped`, async (t) => {
+      // Round 2 starts after ≥ burst/pps of quiet: the bucket is full again, and no fuller.
+      const before0 = await stats();
+      const arrived0 = (await counters!.read())[PORT]!;
+      const dropped0 = await vethTxDropped(bed, 'a', bed.end('a').ifname);
+      const result = await startUdpFlood(bed, 'a', { dst: bed.address('b'), ports: [PORT], seconds }).finished();
+      await new Promise((r) => setTimeout(r, 300));
+      const after1 = await stats();
+      const arrived = (await counters!.read())[PORT]! - arrived0;
+      const lost = (await vethTxDropped(bed, 'a', bed.end('a').ifname)) - dropped0;
+      const sent = result.sent[PORT]!;
+      const matched = after1.matched - before0.matched;
+      const passed = matched - (after1.limited - before0.limited);
+      const upper = BURST + PPS * result.seconds + 1;
+      const lower = BURST + PPS * (result.seconds - SLACK_S) - 1;
+      const report = JSON.stringify({ sent, seconds: result.seconds, matched, passed, arrived, lost, lower, upper });
+      t.diagnostic(report);
+      assert.ok(sent > 5 * upper, `the flood must outrun the limit\n${report}`);
+      assert.ok(matched <= sent && matched >= sent - lost, `every datagram that reached XDP matched the rule\n${report}`);
+      assert.equal(arrived, passed, `the receiver got exactly what the rule passed\n${report}`);
+      assert.ok(passed <= upper && passed >= lower, `passed ${passed} outside [${lower.toFixed(0)}, ${upper.toFixed(0)}]\n${report}`);
+    });
+  }
+});
