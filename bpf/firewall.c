@@ -246,6 +246,30 @@ static __always_inline void *fw_lpm_lookup(void *map4, void *map6, const struct 
 	}
 }
 
+/* The blocklist index of the longest listed prefix covering the source, or NULL. */
+static __always_inline __u32 *fw_blocklist_lookup(const struct fw_facts *f, __u32 gen)
+{
+	void *trie;
+
+	if (f->family == 4) {
+		struct fw_lpm_v4 k = { .prefixlen = 64, .gen = gen };
+
+		trie = bpf_map_lookup_elem(&fw_block_v4, &gen);
+		if (!trie)
+			return NULL;
+		__builtin_memcpy(k.addr, f->src, 4);
+		return bpf_map_lookup_elem(trie, &k);
+	} else {
+		struct fw_lpm_v6 k = { .prefixlen = 160, .gen = gen };
+
+		trie = bpf_map_lookup_elem(&fw_block_v6, &gen);
+		if (!trie)
+			return NULL;
+		__builtin_memcpy(k.addr, f->src, 16);
+		return bpf_map_lookup_elem(trie, &k);
+	}
+}
+
 /* Adds one field's class to the scan (a missing entry is class 0 with an empty summary:
  * nothing matches, as the interpreter models it). */
 static __always_inline void fw_add_class(struct fw_scan *s, int k, const struct fw_class *v)
@@ -293,7 +317,7 @@ int xdp_firewall(struct xdp_md *ctx)
 		return fw_finish(ctx, FW_KIND_BLOCKED, 0, 1, 0, gen);
 	}
 
-	list = fw_lpm_lookup(&fw_block_v4, &fw_block_v6, &f, f.src, gen);
+	list = fw_blocklist_lookup(&f, gen);
 	if (list) {
 		__u32 l = *list;
 

@@ -2,21 +2,40 @@
  * Writes a compiled policy into the firewall's maps (bpf/firewall.c) the way FirewallMapState
  * (interpret.ts) models it, so that every packet is judged by the old policy or the new:
  *   1. check everything that can be checked before any write (blocklist count);
- *   2. remove leftovers of the inactive generation (trie entries of an earlier failed apply);
- *   3. write the inactive generation with batch updates (progress per batch), zero its
- *      counters and rate-limit buckets;
+ *   2. remove leftovers of the inactive generation in the field tries (an earlier failed apply);
+ *   3. write the inactive generation with batch updates, zero its counters and rate-limit
+ *      buckets; the blocklists go into fresh tries (one per family) that are then put into
+ *      the generation's slot of fw_block_v4/fw_block_v6 (ARRAY_OF_MAPS);
  *   4. ONE write: fw_ctrl.active_gen = the new generation;
- *   5. wait a moment for packets still on the old generation, then delete the old
- *      generation's trie entries and buckets (arrays are overwritten by the next apply).
+ *   5. wait a moment for packets still on the old generation, then delete the old generation's
+ *      field-trie entries and buckets, and empty its blocklist slots (the kernel frees those
+ *      tries whole: no prefix is deleted one by one). Arrays are overwritten by the next apply.
  * A failure before step 4 leaves the old policy live and untouched (the partial generation is
- * never read and is cleaned by the next apply).
+ * never read and is replaced by the next apply).
+ *
+ * Progress: onProgress(phase, done, total) after every batch, with done/total in entries of
+ * that phase: 'clear' (step 2), 'policy' (step 3 without blocklists), 'blocklists',
+ * 'flip' (0/1, 1/1), 'cleanup' (step 5). ApplyResult.phases has the milliseconds of each.
  */
-import type { BpfMap } from '../bpf/map.js';
-import { possibleCpuCount } from '../bpf/map.js';
+import { BpfMap, possibleCpuCount } from '../bpf/map.js';
 import { InvalidArgumentError } from '../bpf/errors.js';
+import type { Codec } from '../bpf/codecs.js';
 import { u32 as u32Codec } from '../bpf/codecs.js';
 import { fwClassCodec } from './layout.js';
-import { encodeGeneration, flipWrite, FLAG_SLOTS, FW_MAPS, MAX_RULES, PORT_SLOTS, PROTO_SLOTS, u32, type CompiledPolicy, type MapEntry } from './compile.js';
+import {
+  encodeGeneration,
+  flipWrite,
+  FLAG_SLOTS,
+  FW_MAPS,
+  LPM_GEN_BITS,
+  MAX_RULES,
+  PORT_SLOTS,
+  PROTO_SLOTS,
+  u32,
+  type CompiledPolicy,
+  type LpmEntry,
+  type MapEntry,
+} from './compile.js';
 
 /** Limits of the data plane beyond compile.ts's (bpf/include/xdpkit/firewall_consts.h). */
 export const MAX_BLOCKLISTS = 256;
@@ -28,21 +47,22 @@ export const FW_STATE_MAPS = { mitRate: 'fw_mit_rate', mitBlock: 'fw_mit_block',
 /** Every map of bpf/firewall.c that holds state (for pinning and reuse). */
 export const FW_ALL_MAPS: readonly string[] = [...Object.values(FW_MAPS), ...Object.values(FW_STATS_MAPS), ...Object.values(FW_STATE_MAPS), 'xdp_stats'];
 
-const LPM_MAPS = [FW_MAPS.blockV4, FW_MAPS.blockV6, FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6];
+/** Field tries: both generations in one trie, the generation in the key. */
+const FIELD_TRIES = [FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6];
+/** Blocklist slots (ARRAY_OF_MAPS) by family. */
+const BLOCK_SLOTS = { 4: FW_MAPS.blockV4, 6: FW_MAPS.blockV6 } as const;
 const BATCH = 1 << 16;
+const BPF_F_NO_PREALLOC = 1;
 /** Time for packets that read the old generation to finish before its entries go. */
 const GRACE_MS = 5;
 
 export type MapSource = (name: string) => BpfMap;
 
-export interface ApplyProgress {
-  map: string;
-  done: number;
-  total: number;
-}
+export type ApplyPhase = 'clear' | 'policy' | 'blocklists' | 'flip' | 'cleanup';
 
 export interface ApplyOptions {
-  onProgress?: (p: ApplyProgress) => void;
+  /** Called after every batch of a phase (done and total in entries of that phase). */
+  onProgress?: (phase: ApplyPhase, done: number, total: number) => void;
   /** Runs after the new generation is written, before the flip (tests inject failures here). */
   beforeFlip?: () => void;
 }
@@ -52,6 +72,8 @@ export interface ApplyResult {
   entriesWritten: number;
   entriesDeleted: number;
   ms: number;
+  /** Milliseconds per phase. */
+  phases: Record<ApplyPhase, number>;
 }
 
 export function activeGeneration(maps: MapSource): 0 | 1 {
@@ -69,13 +91,12 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Deletes the trie entries of generation `gen` (byte 4 of the key) from every LPM map. */
-function clearTries(maps: MapSource, gen: number): number {
+/** Deletes the entries of generation `gen` (byte 4 of the key) from the field tries. */
+function clearFieldTries(maps: MapSource, gen: number): number {
   let n = 0;
-  for (const name of LPM_MAPS) {
+  for (const name of FIELD_TRIES) {
     const m = maps(name);
-    const keys: Buffer[] = [];
-    for (const k of m.keys()) if (k[4] === gen) keys.push(k);
+    const keys = m.readAll(BATCH).map(([k]) => k).filter((k) => k[4] === gen);
     for (let i = 0; i < keys.length; i += BATCH) m.deleteMany(keys.slice(i, i + BATCH));
     n += keys.length;
   }
@@ -84,9 +105,8 @@ function clearTries(maps: MapSource, gen: number): number {
 
 function clearBuckets(maps: MapSource, gen: number): number {
   const m = maps(FW_STATS_MAPS.rate);
-  const keys: Buffer[] = [];
-  for (const k of m.keys()) if (Math.floor(k.readUInt32LE(0) / MAX_RULES) === gen) keys.push(k);
-  for (const k of keys) m.delete(k);
+  const keys = m.readAll(BATCH).map(([k]) => k).filter((k) => Math.floor(k.readUInt32LE(0) / MAX_RULES) === gen);
+  m.deleteMany(keys);
   return keys.length;
 }
 
@@ -96,9 +116,74 @@ function zeroCounters(maps: MapSource, name: string, from: number, count: number
   for (let i = 0; i < count; i++) m.setPerCpu(u32(from + i), zeros);
 }
 
+/** Codecs that write an LpmEntry straight into a batch buffer (no Buffer per prefix). */
+function lpmEntryCodecs(gen: number, addrBytes: number): { key: Codec<LpmEntry>; value: Codec<LpmEntry> } {
+  return {
+    key: {
+      size: 8 + addrBytes,
+      align: 4,
+      encode(e, target, offset) {
+        target.writeUInt32LE(LPM_GEN_BITS + e.prefixLen, offset);
+        target[offset + 4] = gen;
+        target.fill(0, offset + 5, offset + 8);
+        target.set(e.addr, offset + 8);
+      },
+      decode() {
+        throw new Error('write only');
+      },
+    },
+    value: {
+      size: 4,
+      align: 4,
+      encode(e, target, offset) {
+        target.writeUInt32LE(e.value, offset);
+      },
+      decode() {
+        throw new Error('write only');
+      },
+    },
+  };
+}
+
+/**
+ * Writes one family's blocklist entries into a new trie and puts it into generation `gen`'s
+ * slot. The trie is sized to the entries (LPM tries allocate per entry: the size is a cap).
+ */
+function writeBlockTrie(maps: MapSource, family: 4 | 6, gen: 0 | 1, entries: LpmEntry[], progress: (n: number) => void): void {
+  const codecs = lpmEntryCodecs(gen, family === 4 ? 4 : 16);
+  const trie = BpfMap.create({
+    type: 'lpm_trie',
+    name: `fw_block_v${family}_${gen}`,
+    key: codecs.key,
+    value: codecs.value,
+    maxEntries: Math.max(1, entries.length),
+    flags: BPF_F_NO_PREALLOC,
+  });
+  try {
+    for (let i = 0; i < entries.length; i += BATCH) {
+      const batch = entries.slice(i, i + BATCH);
+      trie.setMany(batch.map((e) => [e, e]));
+      progress(batch.length);
+    }
+    maps(BLOCK_SLOTS[family]).withCodecs(u32Codec, u32Codec).set(gen, trie.fd);
+  } finally {
+    trie.close(); // the slot holds the trie now (or, on failure, nothing does and it is freed)
+  }
+}
+
 export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options: ApplyOptions = {}): ApplyResult {
   const started = performance.now();
-  const lists = Math.max(-1, ...[...compiled.blockV4, ...compiled.blockV6].map((e) => e.value)) + 1;
+  const phases = { clear: 0, policy: 0, blocklists: 0, flip: 0, cleanup: 0 };
+  let phaseStart = started;
+  const endPhase = (phase: ApplyPhase): void => {
+    const now = performance.now();
+    phases[phase] = now - phaseStart;
+    phaseStart = now;
+  };
+  const progress = options.onProgress ?? (() => {});
+  let lists = 0;
+  for (const e of compiled.blockV4) lists = Math.max(lists, e.value + 1);
+  for (const e of compiled.blockV6) lists = Math.max(lists, e.value + 1);
   if (lists > MAX_BLOCKLISTS) {
     throw new InvalidArgumentError(`the policy has ${lists} blocklists; the data plane counts at most ${MAX_BLOCKLISTS}`, {
       hint: 'merge blocklists: one list may hold any number of prefixes',
@@ -106,11 +191,14 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   }
   const gen = (1 - activeGeneration(maps)) as 0 | 1;
   const old = (1 - gen) as 0 | 1;
-  let deleted = clearTries(maps, gen);
+  let deleted = clearFieldTries(maps, gen);
   deleted += clearBuckets(maps, gen);
+  progress('clear', deleted, deleted);
+  endPhase('clear');
 
   // The per-value arrays (131,000 slots per generation) are written as numbers, not as
-  // encodeGeneration's Buffer pairs (same bytes, ten times faster); everything else as encoded.
+  // encodeGeneration's Buffer pairs (same bytes, ten times faster); the blocklists by
+  // writeBlockTrie; everything else as encoded.
   const arrays: [string, Uint32Array, number][] = [
     [FW_MAPS.proto, compiled.proto, PROTO_SLOTS],
     [FW_MAPS.sport, compiled.sport, PORT_SLOTS],
@@ -118,16 +206,17 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
     [FW_MAPS.flags, compiled.flags, FLAG_SLOTS],
   ];
   const none = new Uint32Array(0);
-  const writes = encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none }, gen);
+  const writes = encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none, blockV4: [], blockV6: [] }, gen);
+  const order = Object.keys(writes).filter((n) => n !== FW_MAPS.config && writes[n]!.length > 0);
+  const policyTotal = arrays.reduce((n, [, t]) => n + t.length, 0) + order.reduce((n, name) => n + writes[name]!.length, 0) + 1;
   let written = 0;
   for (const [name, table, slots] of arrays) {
     const entries: [number, { id: number; chunks: number }][] = Array.from(table, (id, i) => [gen * slots + i, { id, chunks: compiled.summaries[id]! }]);
     maps(name).withCodecs(u32Codec, fwClassCodec).setMany(entries);
     written += entries.length;
-    options.onProgress?.({ map: name, done: entries.length, total: entries.length });
+    progress('policy', written, policyTotal);
   }
   // Config last, so that a half-written generation never looks complete.
-  const order = Object.keys(writes).filter((n) => n !== FW_MAPS.config && writes[n]!.length > 0);
   order.push(FW_MAPS.config);
   for (const name of order) {
     const entries: MapEntry[] = writes[name]!;
@@ -136,19 +225,35 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
       const batch = entries.slice(i, i + BATCH).map((e) => [e.key, e.value] as [Buffer, Buffer]);
       m.setMany(batch);
       written += batch.length;
-      options.onProgress?.({ map: name, done: Math.min(i + BATCH, entries.length), total: entries.length });
+      progress('policy', written, policyTotal);
     }
   }
   zeroCounters(maps, FW_STATS_MAPS.rules, gen * MAX_RULES, compiled.ruleCount);
-  zeroCounters(maps, FW_STATS_MAPS.lists, gen * MAX_BLOCKLISTS, Math.max(0, lists));
+  zeroCounters(maps, FW_STATS_MAPS.lists, gen * MAX_BLOCKLISTS, lists);
   zeroCounters(maps, FW_STATS_MAPS.misc, gen * MISC_SLOTS, MISC_SLOTS);
-  options.beforeFlip?.();
+  endPhase('policy');
 
+  const blockTotal = compiled.blockV4.length + compiled.blockV6.length;
+  let blocksDone = 0;
+  const blockProgress = (n: number) => progress('blocklists', (blocksDone += n), blockTotal);
+  progress('blocklists', 0, blockTotal);
+  writeBlockTrie(maps, 4, gen, compiled.blockV4, blockProgress);
+  writeBlockTrie(maps, 6, gen, compiled.blockV6, blockProgress);
+  written += blockTotal;
+  options.beforeFlip?.();
+  endPhase('blocklists');
+
+  progress('flip', 0, 1);
   const flip = flipWrite(gen);
   maps(flip.map).set(flip.entry.key, flip.entry.value);
+  progress('flip', 1, 1);
+  endPhase('flip');
 
   sleepMs(GRACE_MS);
-  deleted += clearTries(maps, old);
-  deleted += clearBuckets(maps, old);
-  return { generation: gen, entriesWritten: written, entriesDeleted: deleted, ms: performance.now() - started };
+  const cleaned = clearFieldTries(maps, old) + clearBuckets(maps, old);
+  for (const family of [4, 6] as const) maps(BLOCK_SLOTS[family]).delete(u32(old));
+  progress('cleanup', cleaned, cleaned);
+  deleted += cleaned;
+  endPhase('cleanup');
+  return { generation: gen, entriesWritten: written, entriesDeleted: deleted, ms: performance.now() - started, phases };
 }

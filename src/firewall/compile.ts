@@ -6,9 +6,10 @@
  *
  * Per packet the program does a constant number of lookups, never a walk over the rules:
  *   1. fw_ctrl[0].active_gen → gen (the ONE write that makes a new policy live).
- *   2. Blocklists: one LPM lookup of the source address in fw_block_v4 / fw_block_v6 → list
- *      index (all lists merged into one trie per family; for the same prefix in several lists
- *      the earlier list is stored; the longest prefix wins, as in the reference).
+ *   2. Blocklists: one LPM lookup of the source address in the generation's trie of its family
+ *      (fw_block_v4 / fw_block_v6 are two-slot ARRAY_OF_MAPS holding one trie per generation)
+ *      → list index (all lists merged into one trie per family; for the same prefix in several
+ *      lists the earlier list is stored; the longest prefix wins, as in the reference).
  *   3. Six field lookups, each returning a CLASS (id, not a bitmap: equal bitmaps are shared,
  *      plus a u32 summary with bit c set when the class allows some rule of chunk c):
  *        src  → LPM fw_src_v4 / fw_src_v6     dst → LPM fw_dst_v4 / fw_dst_v6
@@ -254,16 +255,18 @@ function flagClasses(t: ClassTable, rules: readonly FirewallRule[]): Uint32Array
   return table;
 }
 
+/**
+ * The blocklist entries of one family, to be written in this order. The same prefix may be in
+ * several lists; the earliest list must win, and a map write replaces, so the lists are given
+ * last to first (no deduplication: a million prefixes would cost a second of string keys).
+ */
 function blockEntries(policy: FirewallPolicy, family: Family): LpmEntry[] {
-  const seen = new Map<string, LpmEntry>();
-  for (const l of policy.blocklists) {
-    for (const c of l.entries) {
-      if (c.family !== family) continue;
-      const k = cidrKey(c);
-      if (!seen.has(k)) seen.set(k, { addr: c.addr, prefixLen: c.prefixLen, value: l.index });
-    }
+  const out: LpmEntry[] = [];
+  for (let i = policy.blocklists.length - 1; i >= 0; i--) {
+    const l = policy.blocklists[i]!;
+    for (const c of l.entries) if (c.family === family) out.push({ addr: c.addr, prefixLen: c.prefixLen, value: l.index });
   }
-  return [...seen.values()];
+  return out;
 }
 
 export function compilePolicy(policy: FirewallPolicy): CompiledPolicy {

@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import type { z } from 'zod';
 import { InvalidArgumentError } from '../bpf/errors.js';
 import { issuesFromZod as issuesFromDocument, type DocumentIssue } from '../config/document.js';
-import { parseCidr, type Cidr } from './cidr.js';
+import { parseCidr, parseCidrFast, type Cidr } from './cidr.js';
 import { policyDocumentSchema, type Blocklist, type FirewallPolicy } from './schema.js';
 
 export type PolicyIssue = DocumentIssue;
@@ -50,7 +50,7 @@ export function parseBlocklistText(text: string, where: string): { entries: Cidr
     const line = (hash < 0 ? lines[i]! : lines[i]!.slice(0, hash)).trim();
     if (line === '') continue;
     try {
-      entries.push(parseCidr(line));
+      entries.push(parseCidrFast(line) ?? parseCidr(line));
     } catch (e) {
       if (issues.length < 20) issues.push({ path: `${where} line ${i + 1}`, message: (e as Error).message });
       else if (issues.length === 20) issues.push({ path: `${where}`, message: 'more bad lines follow; fix the ones above first' });

@@ -1,6 +1,7 @@
 /* The firewall's maps. Names, key and value layouts and sizes are those encodeGeneration()
  * in src/firewall/compile.ts writes; both generations live in the same maps (arrays indexed
- * gen * SLOTS + i, trie keys carrying gen after the prefix length). */
+ * gen * SLOTS + i, trie keys carrying gen after the prefix length), except the blocklist tries:
+ * one per generation, in fw_block_v4/fw_block_v6[gen]. */
 #ifndef XDPKIT_FIREWALL_MAPS_H
 #define XDPKIT_FIREWALL_MAPS_H
 
@@ -44,8 +45,41 @@
 
 FW_ARRAY(fw_ctrl, 1, struct fw_ctrl);
 FW_ARRAY(fw_config, 2, struct fw_config);
-FW_LPM(fw_block_v4, FW_BLOCK_ENTRIES, struct fw_lpm_v4, __u32);
-FW_LPM(fw_block_v6, FW_BLOCK_ENTRIES, struct fw_lpm_v6, __u32);
+/* Blocklists: one LPM trie per generation and family, held in a two-slot ARRAY_OF_MAPS. An
+ * apply creates a fresh trie for the new generation, fills it, and puts it in that slot before
+ * the flip; the trie it replaces (the generation before last) is freed by the kernel with its
+ * last reference. So a million prefixes are never deleted one by one, and a half-written trie
+ * of a failed apply is simply dropped. Slots are empty until the first apply (no hit). */
+struct fw_block_trie_v4 {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FW_BLOCK_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fw_lpm_v4);
+	__type(value, __u32);
+};
+
+struct fw_block_trie_v6 {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FW_BLOCK_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fw_lpm_v6);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct fw_block_trie_v4);
+} fw_block_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct fw_block_trie_v6);
+} fw_block_v6 SEC(".maps");
+
 FW_LPM(fw_src_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4, struct fw_class);
 FW_LPM(fw_src_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6, struct fw_class);
 FW_LPM(fw_dst_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4, struct fw_class);

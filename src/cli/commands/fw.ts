@@ -26,7 +26,7 @@ import { argParser, parseMode, parsePort, parsePositiveNumber } from '../validat
 import { watchLoop } from '../watch.js';
 import type { XdpModeRequest } from '../../bpf/xdp.js';
 import { NotFoundError } from '../../bpf/index.js';
-import { activeGeneration, applyCompiled, hasPolicy, type ApplyProgress, type ApplyResult } from '../../firewall/apply.js';
+import { activeGeneration, applyCompiled, hasPolicy, type ApplyPhase, type ApplyResult } from '../../firewall/apply.js';
 import { firewallFeature, firewallInterfaces, hasFirewall, withFirewallMaps } from '../../firewall/attached.js';
 import { describeDiff, diffPolicies, type PolicyDiff } from '../../firewall/diff.js';
 import { firewallObjectPath, FIREWALL_PROGRAM } from '../../firewall/instance.js';
@@ -198,10 +198,10 @@ function printChange(change: PolicyChange, out: Output): void {
 }
 
 /** `onProgress` for applyCompiled: one self-erasing line on stderr while a terminal watches. */
-function progressLine(out: Output): { onProgress?: (p: ApplyProgress) => void; done(): void } {
+function progressLine(out: Output): { onProgress?: (phase: ApplyPhase, done: number, total: number) => void; done(): void } {
   if (out.json || !process.stderr.isTTY) return { done: () => {} };
   return {
-    onProgress: (p) => process.stderr.write(`\r\x1b[Kwriting ${p.map}: ${formatCount(p.done)}/${formatCount(p.total)}`),
+    onProgress: (phase, done, total) => process.stderr.write(`\r\x1b[Kwriting ${phase}: ${formatCount(done)}/${formatCount(total)}`),
     done: () => process.stderr.write('\r\x1b[K'),
   };
 }
