@@ -113,7 +113,7 @@ describe('firewall: 100 atomic swaps under continuous traffic', { skip: skipUnle
     try {
       await new Promise((r) => setTimeout(r, 300));
       for (let i = 0; i < SWAPS; i++) {
-        const next = live === 'X' ? 'Y' : 'X';
+        const next: 'X' | 'Y' = live === 'X' ? 'Y' : 'X';
         withNetnsSync(netns, () =>
           withFirewallMaps('eth0', (maps) => {
             const old = activeGeneration(maps);
