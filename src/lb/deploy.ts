@@ -31,6 +31,8 @@ import { parseAddress } from './schema.js';
 
 export const lbObjectPath = (): string => join(packageRoot(), 'build', 'bpf', 'lb.o');
 export const lbStatePath = (key: string): string => `${RECORD_DIR}/${key}.lb.json`;
+/** Held by the running health checker (its pid): lock.ts tryClaim. */
+export const lbHealthPath = (key: string): string => `${RECORD_DIR}/${key}.lb.health`;
 export const DEFAULT_CONNTRACK = 1 << 18;
 const MIN_RING = 1 << 16;
 
@@ -282,7 +284,7 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
         constants: {},
         loadedAt: new Date().toISOString(),
         feature: 'lb',
-        stateFiles: [lbStatePath(key)],
+        stateFiles: [lbStatePath(key), lbHealthPath(key)],
       });
       const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, down, appliedAt: new Date().toISOString() };
       writeLbState(state);

@@ -9,10 +9,13 @@
  * The live state is read again every round, so `lb apply` and the CLI edits made while it runs
  * are picked up (new services, new backends, changed checks). The down set is kept in the live
  * state: a restarted checker starts from it, and while no checker runs the tables stay as they
- * are (fail static, like Katran without its healthchecker).
+ * are (fail static, like Katran without its healthchecker). One checker per load balancer: it
+ * holds `<key>.lb.health` (lock.ts) while it runs, which `lb service list` reads.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { lbStateOf, updateLoadBalancer, type LbState } from './deploy.js';
+import { BusyError } from '../bpf/errors.js';
+import { lbHealthPath, lbStateOf, updateLoadBalancer, type LbState } from './deploy.js';
+import { claimOwner, tryClaim } from './lock.js';
 import { newTracker, observe, type Health, type HealthTracker } from './health.js';
 import { probe, type ProbeResult } from './health-probe.js';
 import { backendRef, formatServiceKey, type HealthCheck } from './model.js';
@@ -36,6 +39,8 @@ export interface HealthCheckerOptions {
   onChange(change: HealthChange): void;
   /** The live state could not be updated (it is tried again next round). */
   onError(error: Error): void;
+  /** What the flip warned about (a service left without any backend for new flows). */
+  onWarning(text: string): void;
   /** Every probe result (for --verbose). */
   onProbe?(target: { service: string; backend: string }, result: ProbeResult): void;
   /** The set of checked backends changed (for the start-up line). */
@@ -67,6 +72,21 @@ function targetsOf(state: LbState): Target[] {
 const sameSet = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
 
 export async function runHealthChecker(options: HealthCheckerOptions): Promise<void> {
+  const claim = lbHealthPath(lbStateOf(options.ifname).key);
+  const release = tryClaim(claim);
+  if (!release) {
+    throw new BusyError(`a health checker (pid ${claimOwner(claim)?.pid ?? '?'}) already runs for the load balancer on ${options.ifname}`, {
+      hint: 'two checkers would flip against each other: stop that one first',
+    });
+  }
+  try {
+    await checkUntilAborted(options);
+  } finally {
+    release();
+  }
+}
+
+async function checkUntilAborted(options: HealthCheckerOptions): Promise<void> {
   const tracked = new Map<string, Tracked>();
   let targetsKey = '';
   while (!options.signal.aborted) {
@@ -105,7 +125,7 @@ export async function runHealthChecker(options: HealthCheckerOptions): Promise<v
     const wantDown = new Set(targets.filter((t) => tracked.get(t.ref)!.tracker.state === 'down').map((t) => t.ref));
     if (!sameSet(wantDown, liveDown) && !options.signal.aborted) {
       try {
-        updateLoadBalancer(options.ifname, `updating health on ${options.ifname}`, (fresh) => {
+        const outcome = updateLoadBalancer(options.ifname, `updating health on ${options.ifname}`, (fresh) => {
           const present = new Set(targetsOf(fresh).map((t) => t.ref));
           return { model: fresh.model, down: [...wantDown].filter((ref) => present.has(ref)) };
         });
@@ -114,6 +134,7 @@ export async function runHealthChecker(options: HealthCheckerOptions): Promise<v
           for (const change of entry.pending) options.onChange({ time, iface: state.ifname, ...change });
           entry.pending = [];
         }
+        for (const w of outcome.state.image.warnings) options.onWarning(w);
       } catch (error) {
         options.onError(error as Error);
       }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { HealthChange } from '../../src/lb/health-checker.js';
-import { assertOk, cliArgv, cliIn } from '../helpers/cli.js';
+import { assertHumanError, assertOk, cliArgv, cliIn } from '../helpers/cli.js';
 import { BACKENDS, createLbNetwork, runFlows, startBackend, tally, type BackendName, type LbNetwork } from '../helpers/lb-traffic.js';
 import { skip, tearDown } from '../helpers/netns.js';
 
@@ -141,7 +141,8 @@ ${backends()}
     assert.match(c.reason, /2 failed checks in a row \(fall 2\): tcp:8080 connect ECONNREFUSED/);
     const t = await flows(300);
     assert.deepEqual(Object.keys(t).sort(), ['be1', 'be3'], `only be1 and be3 answer, no failures: ${JSON.stringify(t)}`);
-    const list = assertOk(await lbCli(['--json', 'lb', 'service', 'list'])).json<{ services: { name: string; backends: { address: string; health: string }[] }[] }>();
+    const list = assertOk(await lbCli(['--json', 'lb', 'service', 'list'])).json<{ checker: { pid: number } | null; services: { name: string; backends: { address: string; health: string }[] }[] }>();
+    assert.ok(list.checker !== null && list.checker.pid > 0, 'service list sees the running checker');
     const web = list.services.find((s) => s.name === 'web')!;
     assert.deepEqual(web.backends.map((b) => [nameOf(b.address), b.health]), [['be1', 'up'], ['be2', 'down'], ['be3', 'up']]);
   });
@@ -158,6 +159,10 @@ ${backends()}
     assert.ok(t.be2! > 50, `be2 takes about a third again: ${JSON.stringify(t)}`);
   });
 
+  it('a second checker for the same load balancer is refused', async () => {
+    assertHumanError(await lbCli(['lb', 'health']), { code: 1, message: /a health checker \(pid \d+\) already runs for the load balancer on eth0/, hint: /stop that one first/ });
+  });
+
   it('Ctrl-C ends the checker with exit 0; it logged exactly the three changes', async () => {
     const exited = new Promise<number | null>((resolve) => checker!.once('exit', resolve));
     checker!.kill('SIGINT');
@@ -167,5 +172,7 @@ ${backends()}
       ['api be3 up→down', 'web be2 up→down', 'web be2 down→up'],
     );
     assert.match(checkerErr, /eth0: checking 6 backends of 2 services/);
+    const list = assertOk(await lbCli(['lb', 'service', 'list']));
+    assert.match(list.stderr, /no health checker runs: HEALTH is its last decision; start one: xdpkit lb health eth0/);
   });
 });

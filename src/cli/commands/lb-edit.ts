@@ -8,7 +8,8 @@
  */
 import { Command } from 'commander';
 import { InvalidArgumentError } from '../../bpf/errors.js';
-import { lbInterface, lbStateOf, updateLoadBalancer, type LbApplyOutcome, type LbState } from '../../lb/deploy.js';
+import { lbHealthPath, lbInterface, lbStateOf, updateLoadBalancer, type LbApplyOutcome, type LbState } from '../../lb/deploy.js';
+import { claimOwner } from '../../lb/lock.js';
 import { addBackend, addService, findService, removeBackend, removeService, setBackendState } from '../../lb/edit.js';
 import { backendRef, formatServiceKey, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
 import { neighbourMacs } from '../../lb/neighbours.js';
@@ -157,7 +158,12 @@ function listServices(state: LbState, out: Output): void {
       mac: state.image.backends.find((x) => x.service === s.name && x.address === b.address)?.value.mac ?? null,
     })),
   }));
-  out.result({ iface: state.ifname, generation: state.image.generation, appliedAt: state.appliedAt, services }, () => {
+  const owner = claimOwner(lbHealthPath(state.key));
+  const checker = owner?.alive ? { pid: owner.pid } : null;
+  out.result({ iface: state.ifname, generation: state.image.generation, appliedAt: state.appliedAt, checker, services }, () => {
+    if (services.some((s) => s.healthCheck)) {
+      out.note(checker ? `health checker running (pid ${checker.pid})` : `no health checker runs: HEALTH is its last decision; start one: xdpkit lb health ${state.ifname}`);
+    }
     if (services.length === 0) {
       out.line(`${state.ifname}: no services (add one: xdpkit lb service add ADDRESS:PORT/PROTO)`);
       return;

@@ -43,6 +43,7 @@ export function lbHealthCommand(): Command {
           signal: stop.signal,
           onChange: (c) => (out.json ? out.jsonLine(c) : out.line(formatHealthChange(c))),
           onError: (e) => out.warn(`${e.message} (tried again next round)`),
+          onWarning: (w) => out.warn(w),
           onTargets: (targets) => {
             if (targets.length === 0) {
               out.note(`${iface}: no service has a healthCheck; waiting for one (lb apply a config with healthCheck:, or lb service add --health-check)`);
