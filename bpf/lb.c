@@ -8,7 +8,8 @@
  * VIP on loopback and answers the client directly.
  * ipip encapsulates the packet in an outer IPv4/IPv6 header toward the backend (lb_encap.h; the
  * backend strips it with lb_decap.c) for the next hop, whose MAC is the backend's lb_backend.mac;
- * VLAN-tagged frames to an ipip service pass.
+ * VLAN-tagged frames to an ipip service pass; one whose encapsulated form would exceed the egress
+ * MTU is answered with ICMP "fragmentation needed" / ICMPv6 "packet too big" (lb_icmp.h).
  * Both send the frame with XDP_TX, or redirect it to the device in lb_egress slot 0 when set.
  * Every packet given to a backend is counted per service and per backend (lb_service_stats,
  * lb_backend_stats: packets, bytes as received, new flows picked through Maglev).
@@ -23,6 +24,7 @@
 #include <xdpkit/lb_maps.h>
 #include <xdpkit/lb_hash.h>
 #include <xdpkit/lb_encap.h>
+#include <xdpkit/lb_icmp.h>
 
 static __always_inline struct lb_service *lb_find_service(const struct xdpkit_pkt *pkt, __u8 family)
 {
@@ -127,6 +129,12 @@ int xdp_lb(struct xdp_md *ctx)
 		nv.cookie = b->cookie;
 		bpf_map_update_elem(&lb_conntrack, &fk, &nv, BPF_ANY);
 		new_flow = 1;
+	}
+	if (mode == LB_MODE_IPIP) {
+		int too_big = lb_check_mtu(ctx, &pkt, b);
+
+		if (too_big >= 0)
+			return xdpkit_count(ctx, too_big);
 	}
 	lb_account(&lb_service_stats, svc->id, len, new_flow);
 	lb_account(&lb_backend_stats, id, len, new_flow);

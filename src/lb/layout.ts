@@ -12,6 +12,7 @@
  *   lb_conntrack  LRU_HASH lb_flow_key → lb_ct_value      backend id + cookie of established flows
  *   lb_service_stats / lb_backend_stats  PERCPU_ARRAY id → lb_counters  packets, bytes, new flows
  *   lb_egress     DEVMAP 0 → ifindex                    empty: XDP_TX (one-armed); set: redirect there
+ *   lb_too_big    PERCPU_ARRAY 0|1 → u64                 ipip packets over the egress MTU: ICMP sent | dropped
  *   lb_decap_addrs (lb_decap.o)  HASH lb_decap_key → u8  addresses decapsulated for
  */
 import { array, bytes, mac, struct, u16be, u32, u64, u8, type Codec } from '../bpf/codecs.js';

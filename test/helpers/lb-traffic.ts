@@ -235,6 +235,33 @@ export function tally(flows: Map<number, string>): Record<string, number> {
   return out;
 }
 
+// CommonJS for `node -e`: one TCP connection that reads the greeting, sends `bytes` bytes and
+// a newline (full-size segments), and prints the answer line, or "!error".
+const BIG_REQUEST = `
+const net = require('node:net');
+const [dst, port, bytes, timeoutMs] = process.argv.slice(1);
+const s = net.connect({ host: dst, port: Number(port) });
+const lines = [];
+let buf = '';
+const done = (v) => { console.log(v); process.exit(0); };
+s.setTimeout(Number(timeoutMs), () => done('!timeout'));
+s.on('error', (e) => done('!' + (e.code || e.message)));
+s.on('data', (c) => {
+  buf += c;
+  let i;
+  while ((i = buf.indexOf('\\n')) >= 0) { lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
+  if (lines.length === 1 && !s.sent) { s.sent = true; s.write(Buffer.alloc(Number(bytes), 0x78)); s.write('\\n'); }
+  if (lines.length === 2) done(lines[1]);
+});
+`;
+
+/** Sends one large request over TCP from the client; resolves to the backend's answer or "!error". */
+export async function bigRequest(bed: Testbed, ns: string, dst: string, port: number, bytes: number): Promise<string> {
+  assertTestAddress(dst);
+  const { stdout } = await bed.exec(ns, [process.execPath, '-e', BIG_REQUEST, dst, String(port), String(bytes), '10000'], { timeoutMs: 20_000 });
+  return stdout.trim();
+}
+
 // CommonJS for `node -e`: opens one TCP connection per source port and keeps them; every stdin
 // line makes it send a line on each connection and print the answers as JSON
 // ({port: name or "!closed"/"!error"}); the first print is the greetings.

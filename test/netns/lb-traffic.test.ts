@@ -17,8 +17,9 @@ import { parseLoadBalancerText } from '../../src/lb/schema.js';
 import { readLbStats } from '../../src/lb/stats.js';
 import { interfaceKey } from '../../src/programs/interface-key.js';
 import { xdpkit } from '../helpers/cli.js';
-import { BACKENDS, createLbNetwork, LongLivedConnections, runFlows, startBackend, tally, type BackendName, type LbNetwork } from '../helpers/lb-traffic.js';
-import { inNs, pingExact, skip, tearDown } from '../helpers/netns.js';
+import { BpfMap, programInfoById, u32, u64 } from '../../src/bpf/index.js';
+import { BACKENDS, bigRequest, createLbNetwork, LongLivedConnections, runFlows, startBackend, tally, type BackendName, type LbNetwork } from '../helpers/lb-traffic.js';
+import { inNs, ipLinkXdp, pingExact, skip, tearDown } from '../helpers/netns.js';
 
 const PORT = 8080;
 type Mode = 'dsr-l2' | 'ipip';
@@ -65,6 +66,23 @@ ${list(family)}`,
 
   const vip = (family: 4 | 6) => (family === 4 ? net.vip.v4 : net.vip.v6);
   const flows = (proto: 'tcp' | 'udp', family: 4 | 6, firstPort: number, count: number) => runFlows(net.bed, 'client', { proto, dst: vip(family), port: PORT, firstPort, count });
+
+  /** lb_too_big of the program attached to the lb's eth0 (found through the kernel: it is not pinned). */
+  async function tooBigCountsOf(): Promise<{ icmp: bigint; dropped: bigint }> {
+    const { id } = await ipLinkXdp(net.bed, 'lb', 'eth0');
+    assert.ok(id, 'a program on the lb');
+    for (const mapId of programInfoById(id).mapIds) {
+      const map = BpfMap.fromId(mapId);
+      try {
+        if (map.name !== 'lb_too_big') continue;
+        const counts = map.withCodecs(u32, u64);
+        return { icmp: counts.getSummed(0) ?? 0n, dropped: counts.getSummed(1) ?? 0n };
+      } finally {
+        map.close();
+      }
+    }
+    return assert.fail('the lb program has a lb_too_big map');
+  }
 
   /** Packets and new flows the data plane counted per backend name of one service. */
   function backendCounters(service: string): Record<string, { packets: bigint; newFlows: bigint }> {
@@ -153,6 +171,17 @@ ${list(family)}`,
   it('ipip: 3,000 UDP flows over IPv6 split 1:2:3 within ±5 points', async (t) => {
     apply('ipip', { be1: 1, be2: 2, be3: 3 });
     t.diagnostic(assertShares(await flows('udp', 6, 16_000, 3000), { be1: 1, be2: 2, be3: 3 }, 'UDP over IPv6'));
+  });
+
+  it('ipip: a 64 KiB request over TCP gets through, the client learning the path MTU from the load balancer\'s ICMP', async () => {
+    apply('ipip', { be1: 1, be2: 1, be3: 1 });
+    const before = await tooBigCountsOf();
+    for (const family of [4, 6] as const) {
+      // Full-size 1,500-byte segments grow by 20 or 40 bytes: too big for the lb's 1,500 MTU.
+      const answer = await bigRequest(net.bed, 'client', vip(family), PORT, 64 * 1024);
+      assert.ok((BACKENDS as readonly string[]).includes(answer), `IPv${family}: answered by a backend, got ${answer}`);
+    }
+    assert.ok((await tooBigCountsOf()).icmp >= before.icmp + 2n, 'at least one ICMP / ICMPv6 message per family was sent');
   });
 
   it('removing one of three backends moves at most 1/3 + 3 points of 3,000 new flows (conntrack flushed in between)', async (t) => {

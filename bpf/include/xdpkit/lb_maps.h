@@ -66,4 +66,12 @@ struct {
 	__type(value, __u32);
 } lb_egress SEC(".maps");
 
+/* ipip packets too big for the egress MTU (lb_icmp.h): [0] answered with ICMP, [1] dropped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} lb_too_big SEC(".maps");
+
 #endif
