@@ -1,5 +1,5 @@
 /**
- * Edits of a LoadBalancer model, as `lb service add|del` and `lb backend add|del|drain|undrain`
+ * Edits of a LoadBalancer model, as `lb service add|del` and `lb backend add|del|drain|undrain|weight`
  * make them: pure functions from one model to the next, or an error that says what to do. The
  * caller applies the result as one generation flip (deploy.ts), so a refused edit changes nothing.
  *
@@ -124,7 +124,7 @@ export function addBackend(lb: LoadBalancer, ref: string, spec: NewBackend): Loa
   const a = parseAddress(spec.address);
   if (service.backends.some((b) => b.address === a.address)) {
     throw new InvalidArgumentError(`${a.address} is already a backend of ${service.name} (${formatServiceKey(service)})`, {
-      hint: 'list each backend once; to change it, lb backend del it and add it again (its flows move), or drain it',
+      hint: `list each backend once; change its share with lb backend weight ${formatServiceKey(service)} ${a.address} W, or drain it`,
     });
   }
   if (service.backends.length + 1 > service.tableSize) {
@@ -151,4 +151,12 @@ export function setBackendState(lb: LoadBalancer, ref: string, address: string, 
   const backend = findBackend(service, address);
   if (backend.state === state) return lb;
   return replaceService(lb, service, (s) => ({ ...s, backends: s.backends.map((b) => (b === backend ? { ...b, state } : b)) }));
+}
+
+/** A new share of new flows; the backend keeps its id and cookie, so its established flows stay. */
+export function setBackendWeight(lb: LoadBalancer, ref: string, address: string, weight: number): LoadBalancer {
+  const service = findService(lb, ref);
+  const backend = findBackend(service, address);
+  if (backend.weight === weight) return lb;
+  return replaceService(lb, service, (s) => ({ ...s, backends: s.backends.map((b) => (b === backend ? { ...b, weight } : b)) }));
 }

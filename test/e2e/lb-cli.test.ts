@@ -207,9 +207,10 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     assert.equal(d[backend(2)]! + d[backend(3)]!, 90);
     assert.deepEqual((await list()).services[0]!.backends.map((b) => b.state), ['draining', 'active', 'active']);
 
-    // Undrain it, add a fourth with weight 3, delete the third.
+    // Undrain it, add a fourth with weight 2 and raise it to 3, delete the third.
     assert.match((await edit(['backend', 'undrain', 'dns', backend(1)])).change, /now active/);
-    assert.equal((await edit(['backend', 'add', vip, backend(4), '--weight', '3', '--mac', mac(4)])).change, `backend ${backend(4)} added to dns (${vip}:53/udp)`);
+    assert.equal((await edit(['backend', 'add', vip, backend(4), '--weight', '2', '--mac', mac(4)])).change, `backend ${backend(4)} added to dns (${vip}:53/udp)`);
+    assert.equal((await edit(['backend', 'weight', 'dns', backend(4), '3'])).change, `backend ${backend(4)} of dns (${vip}:53/udp) now has weight 3`);
     const removed = await edit(['backend', 'del', 'dns', backend(3)]);
     assert.equal(removed.backends, 3);
     const before2 = now;
@@ -233,6 +234,7 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
       [['backend', 'add', 'nosuch', backend(9), '--mac', mac(9)], 1, /no service "nosuch"/],
       [['backend', 'del', 'dns', backend(9)], 1, /is not a backend of dns .*its backends: /],
       [['backend', 'drain', 'dns', backend(3)], 1, /is not a backend of dns/],
+      [['backend', 'weight', 'dns', backend(1), 'heavy'], 2, /weight: "heavy" is not a whole number 0\.\.65535/],
     ];
     for (const [args, code, message] of refusals) assertHumanError(await cli(['lb', ...args]), { code, message });
     assert.equal((await list()).generation, gen, 'refused edits did not flip');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NotFoundError } from '../../src/bpf/errors.js';
 import { compileLoadBalancer } from '../../src/lb/compile.js';
-import { addBackend, addService, findService, removeBackend, removeService, setBackendState } from '../../src/lb/edit.js';
+import { addBackend, addService, findService, removeBackend, removeService, setBackendState, setBackendWeight } from '../../src/lb/edit.js';
 import { parseLoadBalancerText } from '../../src/lb/schema.js';
 
 const base = parseLoadBalancerText(`apiVersion: xdpkit/v1
@@ -61,13 +61,16 @@ describe('lb edits (pure, on the model)', () => {
       [1, '198.18.1.2', 1, 'active'],
       [2, '198.18.1.3', 3, 'active'],
     ]);
-    assert.throws(() => addBackend(lb, 'web', { address: '198.18.1.3' }), /198\.18\.1\.3 is already a backend of web/);
+    assert.throws(() => addBackend(lb, 'web', { address: '198.18.1.3' }), (e: Error & { hint?: string }) => /198\.18\.1\.3 is already a backend of web/.test(e.message) && /lb backend weight 198\.18\.0\.10:80\/tcp 198\.18\.1\.3 W/.test(e.hint ?? ''));
     assert.throws(() => addBackend(lb, 'web', { address: '198.18.1.300' }), /not an IPv4 or IPv6 address/);
     lb = setBackendState(lb, '198.18.0.10:80/tcp', '198.18.1.1', 'draining');
     assert.equal(web().backends[0]!.state, 'draining');
     assert.equal(setBackendState(lb, 'web', '198.18.1.1', 'draining'), lb, 'draining twice changes nothing');
     lb = setBackendState(lb, 'web', '198.18.1.1', 'active');
     assert.equal(web().backends[0]!.state, 'active');
+    lb = setBackendWeight(lb, 'web', '198.18.1.2', 5);
+    assert.equal(web().backends[1]!.weight, 5);
+    assert.equal(setBackendWeight(lb, 'web', '198.18.1.2', 5), lb, 'the same weight changes nothing');
     lb = removeBackend(lb, 'web', '198.18.1.2');
     assert.deepEqual(web().backends.map((b) => [b.index, b.address]), [[0, '198.18.1.1'], [1, '198.18.1.3']]);
     assert.throws(() => removeBackend(lb, 'web', '198.18.1.2'), /198\.18\.1\.2 is not a backend of web .*its backends: 198\.18\.1\.1, 198\.18\.1\.3/);

@@ -1,5 +1,5 @@
 /**
- * `xdpkit lb service add|del|list` and `lb backend add|del|drain|undrain`: edits of the live load
+ * `xdpkit lb service add|del|list` and `lb backend add|del|drain|undrain|weight`: edits of the live load
  * balancer, each one compiled into the inactive generation and made live by one flip (the same
  * path as `lb apply`), under the load balancer's lock. A refused edit changes nothing.
  *
@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { InvalidArgumentError } from '../../bpf/errors.js';
 import { lbHealthPath, lbInterface, lbStateOf, updateLoadBalancer, type LbApplyOutcome, type LbState } from '../../lb/deploy.js';
 import { claimOwner } from '../../lb/lock.js';
-import { addBackend, addService, findService, removeBackend, removeService, setBackendState } from '../../lb/edit.js';
+import { addBackend, addService, findService, removeBackend, removeService, setBackendState, setBackendWeight } from '../../lb/edit.js';
 import { backendRef, formatServiceKey, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
 import { neighbourMacs } from '../../lb/neighbours.js';
 import { checkTableSize, parseAddress, parseHealthCheckSpec, parseMac, parseVip } from '../../lb/schema.js';
@@ -36,7 +36,7 @@ const weightArg = lbArg(
     if (!/^\d+$/.test(v) || Number(v) > MAX_WEIGHT) throw new Error(`"${v}" is not a whole number 0..${MAX_WEIGHT}`);
     return Number(v);
   },
-  '--weight',
+  'weight',
   '0 = no new flows; a backend with weight 2 gets twice the flows of one with 1',
 );
 const tableSizeArg = lbArg((v) => checkTableSize(Number(v)), '--table-size', 'a prime, e.g. 65537 (default), 16411 or 4099');
@@ -244,6 +244,22 @@ export function lbBackendCommand(): Command {
       });
       report(outputFor(command), `backend ${address} of ${name} ${unchanged ? `was already ${state}` : `now ${state}`}`, r);
     });
+  backend.addCommand(
+    ifaceOption(
+      new Command('weight')
+        .description('change a backend\'s share of new flows (its established flows stay)')
+        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
+        .argument('<address>', "the backend's address", addressArg)
+        .argument('<weight>', `0..${MAX_WEIGHT} (0 = no new flows)`, weightArg),
+    ).action((ref: string, address: string, weight: number, options: Edit, command: Command) => {
+      let name = ref;
+      const r = edit(options, `setting the weight of backend ${address} of ${ref}`, (model) => {
+        name = describe(model, ref);
+        return setBackendWeight(model, ref, address, weight);
+      });
+      report(outputFor(command), `backend ${address} of ${name} now has weight ${weight}`, r);
+    }),
+  );
   backend.addCommand(stateCommand('drain', 'draining', 'no new flows to a backend; its established flows stay until they end'));
   backend.addCommand(stateCommand('undrain', 'active', 'a drained backend takes new flows again').alias('activate'));
   return backend;
