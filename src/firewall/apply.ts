@@ -145,6 +145,26 @@ function lpmEntryCodecs(gen: number, addrBytes: number): { key: Codec<LpmEntry>;
   };
 }
 
+/** Codecs that write slot i of a class table (key base + i, value struct fw_class) from its index. */
+function classSlotCodecs(base: number, table: Uint32Array, summaries: Uint32Array): { key: Codec<number>; value: Codec<number> } {
+  const writeOnly = (): never => {
+    throw new Error('write only');
+  };
+  return {
+    key: { size: 4, align: 4, encode: (i, target, offset) => target.writeUInt32LE(base + i, offset), decode: writeOnly },
+    value: {
+      size: fwClassCodec.size,
+      align: 4,
+      encode(i, target, offset) {
+        const id = table[i]!;
+        target.writeUInt32LE(id, offset + fwClassCodec.offsets.id);
+        target.writeUInt32LE(summaries[id]!, offset + fwClassCodec.offsets.chunks);
+      },
+      decode: writeOnly,
+    },
+  };
+}
+
 /**
  * Writes one family's blocklist entries into a new trie and puts it into generation `gen`'s
  * slot. The trie is sized to the entries (LPM tries allocate per entry: the size is a cap).
@@ -196,9 +216,9 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   progress('clear', deleted, deleted);
   endPhase('clear');
 
-  // The per-value arrays (131,000 slots per generation) are written as numbers, not as
-  // encodeGeneration's Buffer pairs (same bytes, ten times faster); the blocklists by
-  // writeBlockTrie; everything else as encoded.
+  // The per-value arrays (131,000 slots per generation) are written straight from the class
+  // tables, not as encodeGeneration's Buffer pairs (same bytes, ten times faster); the
+  // blocklists by writeBlockTrie; everything else as encoded.
   const arrays: [string, Uint32Array, number][] = [
     [FW_MAPS.proto, compiled.proto, PROTO_SLOTS],
     [FW_MAPS.sport, compiled.sport, PORT_SLOTS],
@@ -211,9 +231,9 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   const policyTotal = arrays.reduce((n, [, t]) => n + t.length, 0) + order.reduce((n, name) => n + writes[name]!.length, 0) + 1;
   let written = 0;
   for (const [name, table, slots] of arrays) {
-    const entries: [number, { id: number; chunks: number }][] = Array.from(table, (id, i) => [gen * slots + i, { id, chunks: compiled.summaries[id]! }]);
-    maps(name).withCodecs(u32Codec, fwClassCodec).setMany(entries);
-    written += entries.length;
+    const codecs = classSlotCodecs(gen * slots, table, compiled.summaries);
+    maps(name).withCodecs(codecs.key, codecs.value).setMany(Array.from(table, (_, i) => [i, i]));
+    written += table.length;
     progress('policy', written, policyTotal);
   }
   // Config last, so that a half-written generation never looks complete.
