@@ -25,7 +25,7 @@ import { allTargets, resolveTarget } from '../programs/target.js';
 import { applyImage, LB_OBJECT_MAPS } from './apply.js';
 import { compileLoadBalancer, type LbImage } from './compile.js';
 import { backendRef, formatServiceKey, isPrime, MAX_TABLE_SIZE, type LbAddress, type LoadBalancer } from './model.js';
-import { withLbLock } from './lock.js';
+import { lbLockPath, withLbLock } from './lock.js';
 import { neighbourMacs } from './neighbours.js';
 import { parseAddress } from './schema.js';
 
@@ -284,7 +284,7 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
         constants: {},
         loadedAt: new Date().toISOString(),
         feature: 'lb',
-        stateFiles: [lbStatePath(key), lbHealthPath(key)],
+        stateFiles: [lbStatePath(key), lbHealthPath(key), lbLockPath(key)],
       });
       const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, down, appliedAt: new Date().toISOString() };
       writeLbState(state);

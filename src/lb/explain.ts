@@ -70,7 +70,7 @@ export function explainFlow(maps: LbMapSource, image: Pick<LbImage, 'backends'>,
     if (usable) {
       return { flow, verdict: 'backend', service, mode, generation: g, via: 'conntrack', backend: { id: ct.backendId, address: name(ct.backendId) }, reason: 'conntrack hit: an established flow stays on its backend' };
     }
-    stale = `conntrack names backend ${ct.backendId}, which is ${!b || !(b.flags & LB_BACKEND_IN_USE) || b.cookie !== ct.cookie ? 'removed' : 'down'}; `;
+    stale = `conntrack names backend ${ct.backendId}, which is ${!b || !(b.flags & LB_BACKEND_IN_USE) || b.cookie !== ct.cookie ? 'removed' : 'down (failed health checks)'}; `;
   }
   const hashMode = (Object.keys(LB_HASH) as (keyof typeof LB_HASH)[]).find((k) => LB_HASH[k] === gen.hash)!;
   const hash = lbFlowHash({ src: src.bytes, dst: dst.bytes, srcPort: t.srcPort, dstPort: t.dstPort, proto, family: dst.family }, hashMode);

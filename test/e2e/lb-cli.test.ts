@@ -19,6 +19,7 @@ import { assertHumanError, assertJsonError, assertOk, cleanUpNamespace, cliArgv,
 interface ListJson {
   iface: string;
   generation: number;
+  capacity: { ringSlotsPerGeneration: number; ringSlotsUsed: number; conntrackEntries: number };
   services: { name: string; vip: string; mode: string; tableSize: number; healthCheck: unknown; backends: { address: string; weight: number; state: string; health: string | null; mac: string | null }[] }[];
 }
 interface StatsJson {
@@ -111,8 +112,10 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     const human = assertOk(await cli(['lb', 'service', 'list', 'eth0']));
     assert.match(human.stdout, /^SERVICE\s+VIP\s+MODE\s+HASH\s+TABLE\s+CHECK\s+BACKEND\s+WEIGHT\s+STATE\s+HEALTH\s+MAC$/m);
     assert.match(human.stdout, new RegExp(`^dns\\s+${vip.replace(/\./g, '\\.')}:53/udp\\s+dsr-l2\\s+5-tuple\\s+4,099\\s+-\\s+${backend(1).replace(/\./g, '\\.')}\\s+1\\s+active\\s+-\\s+${mac(1)}$`, 'm'));
+    assert.match(human.stderr, /^eth0: generation 0 live; Maglev slots 4,099 of 65,536 used; conntrack 262,144 entries$/m);
     const l = await list();
     assert.equal(l.iface, 'eth0');
+    assert.deepEqual(l.capacity, { ringSlotsPerGeneration: 65536, ringSlotsUsed: 4099, conntrackEntries: 262144 });
     assert.deepEqual(l.services.map((s) => [s.name, s.vip, s.mode, s.tableSize, s.healthCheck]), [['dns', `${vip}:53/udp`, 'dsr-l2', 4099, null]]);
     assert.deepEqual(l.services[0]!.backends.map((b) => [b.address, b.weight, b.state, b.health, b.mac]), [1, 2, 3].map((i) => [backend(i), 1, 'active', null, mac(i)]));
   });

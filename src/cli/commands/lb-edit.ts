@@ -14,7 +14,7 @@ import { addBackend, addService, findService, removeBackend, removeService, setB
 import { backendRef, formatServiceKey, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
 import { neighbourMacs } from '../../lb/neighbours.js';
 import { checkTableSize, parseAddress, parseHealthCheckSpec, parseMac, parseVip } from '../../lb/schema.js';
-import { outputFor, type Output } from '../output.js';
+import { formatCount, outputFor, type Output } from '../output.js';
 import { argParser, parseInterfaceName } from '../validate.js';
 
 /** A field parser from src/lb (throws Error) as a commander parser that names the option. */
@@ -160,7 +160,12 @@ function listServices(state: LbState, out: Output): void {
   }));
   const owner = claimOwner(lbHealthPath(state.key));
   const checker = owner?.alive ? { pid: owner.pid } : null;
-  out.result({ iface: state.ifname, generation: state.image.generation, appliedAt: state.appliedAt, checker, services }, () => {
+  // What the first apply sized, so that an operator sees the room left for lb service add.
+  const capacity = { ringSlotsPerGeneration: state.ringPerGen, ringSlotsUsed: state.model.services.reduce((n, s) => n + s.tableSize, 0), conntrackEntries: state.conntrack };
+  out.result({ iface: state.ifname, generation: state.image.generation, appliedAt: state.appliedAt, checker, capacity, services }, () => {
+    out.note(
+      `${state.ifname}: generation ${state.image.generation} live; Maglev slots ${formatCount(capacity.ringSlotsUsed)} of ${formatCount(capacity.ringSlotsPerGeneration)} used; conntrack ${formatCount(capacity.conntrackEntries)} entries`,
+    );
     if (services.some((s) => s.healthCheck)) {
       out.note(checker ? `health checker running (pid ${checker.pid})` : `no health checker runs: HEALTH is its last decision; start one: xdpkit lb health ${state.ifname}`);
     }
