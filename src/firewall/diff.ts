@@ -8,7 +8,7 @@
  * the others, not merely its index: inserting one rule at the top moves nothing. The rules that
  * stay are a longest increasing subsequence of the old positions in the new order; the rest moved.
  */
-import { RULE_FIELDS, type BlocklistSnapshot, type PolicySnapshot, type RuleSnapshot } from './snapshot.js';
+import { PREFIX_RECORD, RULE_FIELDS, type BlocklistSnapshot, type PolicySnapshot, type RuleSnapshot } from './snapshot.js';
 import type { Verdict } from './schema.js';
 
 export interface FieldChange {
@@ -36,7 +36,7 @@ export interface PolicyDiff {
   blocklists: {
     added: { name: string; prefixes: number }[];
     removed: { name: string; prefixes: number }[];
-    /** Prefixes added and removed; `prefixes` is the new count. */
+    /** Distinct prefixes added and removed; `prefixes` is the new list's length. */
     changed: { name: string; added: number; removed: number; prefixes: number }[];
   };
 }
@@ -117,22 +117,31 @@ function diffBlocklists(before: BlocklistSnapshot[], after: BlocklistSnapshot[])
   const old = new Map(before.map((b) => [b.name, b]));
   const newNames = new Set(after.map((b) => b.name));
   const out: PolicyDiff['blocklists'] = {
-    added: after.filter((b) => !old.has(b.name)).map((b) => ({ name: b.name, prefixes: b.prefixes.length })),
-    removed: before.filter((b) => !newNames.has(b.name)).map((b) => ({ name: b.name, prefixes: b.prefixes.length })),
+    added: after.filter((b) => !old.has(b.name)).map((b) => ({ name: b.name, prefixes: b.prefixes })),
+    removed: before.filter((b) => !newNames.has(b.name)).map((b) => ({ name: b.name, prefixes: b.prefixes })),
     changed: [],
   };
   for (const b of after) {
     const o = old.get(b.name);
-    if (!o) continue;
-    const was = new Set(o.prefixes);
-    const now = new Set(b.prefixes);
-    let added = 0;
-    for (const p of now) if (!was.has(p)) added++;
-    let removed = 0;
-    for (const p of was) if (!now.has(p)) removed++;
-    if (added > 0 || removed > 0) out.changed.push({ name: b.name, added, removed, prefixes: now.size });
+    if (!o || o.packed === b.packed) continue;
+    const { added, removed } = prefixChanges(Buffer.from(o.packed, 'base64'), Buffer.from(b.packed, 'base64'));
+    if (added > 0 || removed > 0) out.changed.push({ name: b.name, added, removed, prefixes: b.prefixes });
   }
   return out;
+}
+
+/** Distinct prefixes only in `after` and only in `before`. */
+function prefixChanges(before: Buffer, after: Buffer): { added: number; removed: number } {
+  const records = (b: Buffer): Set<string> => {
+    const set = new Set<string>();
+    for (let i = 0; i < b.length; i += PREFIX_RECORD) set.add(b.toString('latin1', i, i + PREFIX_RECORD));
+    return set;
+  };
+  const was = records(before);
+  const now = records(after);
+  let kept = 0;
+  for (const r of now) if (was.has(r)) kept++;
+  return { added: now.size - kept, removed: was.size - kept };
 }
 
 /** The diff as lines for people: `+ rule x`, `- rule y`, `~ rule z: dstPorts 53 → 53, 5353`, … */

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RECORD_DIR } from '../programs/records.js';
-import { cidrKey, formatCidr, type Cidr } from './cidr.js';
+import { formatCidr, type Cidr } from './cidr.js';
 import { protoName, type FirewallPolicy, type FirewallRule, type PortRange, type Verdict } from './schema.js';
 
 export interface RuleSnapshot {
@@ -19,8 +19,24 @@ export interface RuleSnapshot {
 
 export interface BlocklistSnapshot {
   name: string;
-  /** cidrKey of every prefix (compact and exact; formatCidr is for people). */
-  prefixes: string[];
+  prefixes: number;
+  /**
+   * Every prefix as a 17-byte record (address bytes, IPv4 zero-padded to 16, then the prefix
+   * length with bit 7 set for IPv6), in list order, base64: a million prefixes pack in ≈ 0.1 s
+   * and compare in a few ms when unchanged (strings per prefix took seconds).
+   */
+  packed: string;
+}
+
+export const PREFIX_RECORD = 17;
+
+function packPrefixes(entries: Cidr[]): string {
+  const out = Buffer.alloc(entries.length * PREFIX_RECORD);
+  entries.forEach((c, i) => {
+    out.set(c.addr, i * PREFIX_RECORD);
+    out[i * PREFIX_RECORD + 16] = c.prefixLen | (c.family === 6 ? 0x80 : 0);
+  });
+  return out.toString('base64');
 }
 
 export interface PolicySnapshot {
@@ -57,7 +73,7 @@ export function snapshotPolicy(policy: FirewallPolicy): PolicySnapshot {
     malformed: policy.malformed,
     ...(policy.mitigation && { mitigation: `${policy.mitigation.thresholdPps} pps for ${policy.mitigation.blockForSeconds}s` }),
     rules: policy.rules.map((r) => ({ name: r.name, fields: ruleFields(r) })),
-    blocklists: policy.blocklists.map((b) => ({ name: b.name, prefixes: b.entries.map(cidrKey) })),
+    blocklists: policy.blocklists.map((b) => ({ name: b.name, prefixes: b.entries.length, packed: packPrefixes(b.entries) })),
   };
 }
 

@@ -197,17 +197,29 @@ function printChange(change: PolicyChange, out: Output): void {
   for (const line of describeDiff(change.diff)) out.line(`  ${line}`);
 }
 
-/** `onProgress` for applyCompiled: one self-erasing line on stderr while a terminal watches. */
-function progressLine(out: Output): { onProgress?: (phase: ApplyPhase, done: number, total: number) => void; done(): void } {
-  if (out.json || !process.stderr.isTTY) return { done: () => {} };
+/**
+ * Progress of `fw apply` on a terminal: one self-erasing line on stderr (reading the policy,
+ * then each apply phase with entries done/total); nothing with --json or when stderr is not a TTY.
+ */
+function progressLine(out: Output): { reading(file: string): void; onProgress?: (phase: ApplyPhase, done: number, total: number) => void; done(): void } {
+  if (out.json || !process.stderr.isTTY) return { reading: () => {}, done: () => {} };
+  const show = (text: string): boolean => process.stderr.write(`\r\x1b[K${text}`);
   return {
-    onProgress: (phase, done, total) => process.stderr.write(`\r\x1b[Kwriting ${phase}: ${formatCount(done)}/${formatCount(total)}`),
-    done: () => process.stderr.write('\r\x1b[K'),
+    reading: (file) => show(`reading ${file}…`),
+    onProgress: (phase, done, total) => show(`applying: ${phase} ${formatCount(done)}/${formatCount(total)}`),
+    done: () => show(''),
   };
 }
 
 function runApply(o: ApplyCliOptions, out: Output): void {
-  const policy = loadPolicyFile(o.file);
+  const progress = progressLine(out);
+  progress.reading(o.file);
+  let policy: FirewallPolicy;
+  try {
+    policy = loadPolicyFile(o.file);
+  } finally {
+    progress.done();
+  }
   const compiled = compilePolicy(policy);
   const snapshot = snapshotPolicy(policy);
   const change = policyChange(o.file, o.iface, policy, snapshot);
@@ -219,11 +231,11 @@ function runApply(o: ApplyCliOptions, out: Output): void {
     return;
   }
   const key = interfaceKey(o.iface);
-  const progress = progressLine(out);
+  const options = progress.onProgress ? { onProgress: progress.onProgress } : {};
   let result: ApplyResult | undefined;
   try {
     if (change.diff.live) {
-      result = withFirewallMaps(o.iface, (maps) => applyCompiled(maps, compiled, progress));
+      result = withFirewallMaps(o.iface, (maps) => applyCompiled(maps, compiled, options));
     } else {
       loadOnInterface({
         ifname: o.iface,
@@ -233,7 +245,7 @@ function runApply(o: ApplyCliOptions, out: Output): void {
         pinMaps: true,
         feature: firewallFeature(key),
         configure: (object) => {
-          result = applyCompiled((name) => object.map(name), compiled, progress);
+          result = applyCompiled((name) => object.map(name), compiled, options);
         },
       });
     }
