@@ -9,7 +9,7 @@
  * long as it runs): two checkers would flip against each other.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { BusyError } from '../bpf/errors.js';
+import { BusyError, PermissionDeniedError } from '../bpf/errors.js';
 import { RECORD_DIR } from '../programs/records.js';
 
 export const lbLockPath = (key: string): string => `${RECORD_DIR}/${key}.lb.lock`;
@@ -51,7 +51,14 @@ export function tryClaim(path: string): (() => void) | undefined {
     try {
       fd = openSync(path, 'wx');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') {
+        throw new PermissionDeniedError(`changing the load balancer needs root: cannot create ${path}`, {
+          hint: 'run as root (sudo xdpkit …)',
+          cause: error,
+        });
+      }
+      if (code !== 'EEXIST') throw error;
       const owner = claimOwner(path);
       if (owner?.alive) return undefined;
       rmSync(path, { force: true });

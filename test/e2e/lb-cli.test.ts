@@ -277,6 +277,13 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     assert.ok(!existsSync(lock), 'the lock is released after the edit');
   });
 
+  it('not root: edits, stats and the checker say so and what to do', async () => {
+    for (const args of [['lb', 'backend', 'drain', 'dns', backend(1)], ['lb', 'health'], ['lb', 'stats']]) {
+      assertHumanError(await cli(args, { unprivileged: true }), { code: 1, message: /needs root|permission denied/, hint: /run as root/ });
+    }
+    assert.deepEqual((await list()).services[0]!.backends.map((b) => b.state), ['active', 'active', 'active'], 'nothing changed');
+  });
+
   it('explain: Maglev slot for a new flow, conntrack for an established one, pass for others', async () => {
     const ex = async (src: string, dst: string): Promise<{ verdict: string; via?: string; backend?: { address: string }; slot?: number; reason: string }> =>
       assertOk(await cli(['--json', 'lb', 'explain', 'eth0', 'udp', src, dst])).json();
