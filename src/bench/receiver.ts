@@ -26,17 +26,21 @@ export function napiThreads(ifname: string): number[] {
   return threadsNamed(`napi/${ifname}-`);
 }
 
-/** Summed run time in ns of the given threads (0 for one that is gone). */
-export function cpuTimeNs(pids: readonly number[]): bigint {
-  let total = 0n;
+/** Summed run time in ns of the given threads and the times they were scheduled in (0 for one that is gone). */
+export function schedStats(pids: readonly number[]): { ns: bigint; runs: bigint } {
+  let ns = 0n;
+  let runs = 0n;
   for (const pid of pids) {
     try {
-      total += BigInt(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0] ?? '0');
+      // schedstat: time on the CPU (ns), time waiting to run (ns), timeslices run.
+      const fields = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ');
+      ns += BigInt(fields[0] ?? '0');
+      runs += BigInt(fields[2] ?? '0');
     } catch {
       // Gone: counts nothing.
     }
   }
-  return total;
+  return { ns, runs };
 }
 
 /** Pins a thread (or this process's main thread) to one CPU. */

@@ -4,13 +4,13 @@ import { basename, join } from 'node:path';
 import { packageRoot } from '../programs/catalogue.js';
 import type { BenchReport, ScenarioSummary } from './run.js';
 
-export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'ratio', 'best', 'spread', 'vs', 'prog ns', 'live ns', 'other ns'] as const;
+export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'busy', 'ratio', 'best', 'spread', 'vs', 'prog ns', 'live ns', 'other ns'] as const;
 
 const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
 
 /** One row per scenario: medians over rounds, ratios to the same round's baseline (1 = as cheap). */
 export function summaryRow(s: ScenarioSummary): string[] {
-  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0), fixed(s.liveProgramNs, 0), fixed(s.otherCpuNsPerPacket, 0)];
+  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), `${fixed(s.busy * 100, 0)} %`, fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0), fixed(s.liveProgramNs, 0), fixed(s.otherCpuNsPerPacket, 0)];
 }
 
 export function headerLines(report: BenchReport): string[] {

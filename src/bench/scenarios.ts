@@ -174,6 +174,12 @@ export const SCENARIOS: readonly Scenario[] = [
     setup: (env) => xdpScenario(env, benchObject('bench_touch'), 'xdp_bench_touch'),
   },
   {
+    name: 'touch-again',
+    group: 'filter',
+    description: 'the touch ceiling again, loaded on its own: the A/A control, whose distance from 1.00 is the method\'s noise',
+    setup: (env) => xdpScenario(env, benchObject('bench_touch'), 'xdp_bench_touch'),
+  },
+  {
     name: 'drop_udp',
     group: 'filter',
     description: 'xdpkit drop_udp, dropping UDP to the benchmark port (--port)',

@@ -1,9 +1,10 @@
 /**
- * From windows to figures. In each slot the windows alternate baseline and scenario (B S B S B),
- * and each scenario window is compared with the mean of the two baseline windows around it,
- * which cancels a cost that drifts while the slot runs (the host moving the vCPUs). A round's
- * ratio is the median of its slot's pair ratios; a scenario's figure is the median over rounds,
- * with the best round and the spread (max − min) beside it.
+ * From windows to figures. In each slot the windows alternate baseline and scenario
+ * (B S B … S B); the slot's ratio is the baseline's mean ns/packet over the scenario's, with
+ * the first and last baseline windows weighted ½, so that the baseline is centred in time on
+ * the scenario's windows and a cost that drifts linearly while the slot runs (the host moving
+ * the vCPUs) cancels. A round's ratio is its slot's; a scenario's figure is the median over
+ * rounds, with the best round and the spread (max − min) beside it.
  */
 import type { ScenarioGroup } from './scenarios.js';
 import { BASELINES, type Scenario } from './scenarios.js';
@@ -16,17 +17,20 @@ export interface ScenarioSummary {
   /** Medians over its windows. */
   mpps: number;
   nsPerPacket: number;
+  /** Share of the time the receiver's NAPI thread ran: well under 1, it spends part of each frame's cost waking up. */
+  busy: number;
+  /** Median frames per NAPI-thread run (wake-up). */
+  framesPerRun: number;
   /** What the ratio is to: touch (filters) or xdp-fwd (forwarders). */
   baseline: string;
   /**
-   * Baseline ns/packet ÷ this ns/packet, from adjacent windows (1 = as cheap as the baseline):
-   * median over rounds, best round, max − min. For the baseline itself: each baseline window
-   * against its two neighbours, the noise floor of the comparison.
+   * Baseline ns/packet ÷ this ns/packet from the windows of one slot (1 = as cheap as the
+   * baseline): median over rounds, best round, max − min; 1 for the baseline itself.
    */
   ratio: number;
   ratioBest: number;
   ratioSpread: number;
-  /** Pairs (scenario window between two baseline windows) the ratio is made of. */
+  /** Scenario windows (each between two baseline windows) the ratio is made of. */
   pairs: number;
   /** ns per run of the program alone (BPF_PROG_TEST_RUN), when it is an XDP program we load. */
   programNs?: number;
@@ -43,44 +47,29 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/**
- * Ratios per round: for every window of `scenario` (in any slot), the mean ns/packet of the
- * baseline windows right before and after it over its own ns/packet. For the baseline itself,
- * its nearest baseline neighbours (two windows away).
- */
-function pairRatios(measurements: readonly Measurement[], scenario: string, baseline: string): Map<number, number[]> {
-  const bySlot = new Map<string, Measurement[]>();
-  for (const m of measurements) {
-    const key = `${m.round}/${m.slot}`;
-    const list = bySlot.get(key) ?? [];
-    list.push(m);
-    bySlot.set(key, list);
+/** The ratio of each slot of `scenario`, by round (baseline windows at even places, the scenario's at odd). */
+function slotRatios(measurements: readonly Measurement[], scenario: string): Map<number, { ratio: number; pairs: number }> {
+  const out = new Map<number, { ratio: number; pairs: number }>();
+  const windows = measurements.filter((m) => m.slot === scenario);
+  for (const round of new Set(windows.map((m) => m.round))) {
+    const slot = windows.filter((m) => m.round === round && Number.isFinite(m.nsPerPacket)).sort((a, b) => a.window - b.window);
+    const own = slot.filter((m) => m.scenario === scenario);
+    const base = slot.filter((m) => m.scenario !== scenario);
+    if (own.length === 0 || base.length !== own.length + 1) continue;
+    const weight = (i: number): number => (i === 0 || i === base.length - 1 ? 0.5 : 1);
+    const baseNs = base.reduce((sum, m, i) => sum + weight(i) * m.nsPerPacket, 0) / own.length;
+    const ownNs = own.reduce((sum, m) => sum + m.nsPerPacket, 0) / own.length;
+    out.set(round, { ratio: baseNs / ownNs, pairs: own.length });
   }
-  const rounds = new Map<number, number[]>();
-  for (const windows of bySlot.values()) {
-    const byIndex = new Map(windows.map((w) => [w.window, w]));
-    const step = scenario === baseline ? 2 : 1;
-    for (const w of windows) {
-      if (w.scenario !== scenario) continue;
-      const before = byIndex.get(w.window - step);
-      const after = byIndex.get(w.window + step);
-      if (before?.scenario !== baseline || after?.scenario !== baseline) continue;
-      const ratio = (before.nsPerPacket + after.nsPerPacket) / 2 / w.nsPerPacket;
-      if (!Number.isFinite(ratio)) continue;
-      const list = rounds.get(w.round) ?? [];
-      list.push(ratio);
-      rounds.set(w.round, list);
-    }
-  }
-  return rounds;
+  return out;
 }
 
 export function summarise(scenarios: readonly Scenario[], measurements: readonly Measurement[], programNs: ReadonlyMap<string, number>): ScenarioSummary[] {
   return scenarios.map((scenario) => {
     const baseline = BASELINES[scenario.group];
     const own = measurements.filter((m) => m.scenario === scenario.name);
-    const perRound = pairRatios(measurements, scenario.name, baseline);
-    const ratios = [...perRound.values()].map(median).filter((r) => Number.isFinite(r));
+    const perRound = [...slotRatios(measurements, scenario.name).values()];
+    const ratios = perRound.map((r) => r.ratio).filter((r) => Number.isFinite(r));
     const isBaseline = scenario.name === baseline;
     const summary: ScenarioSummary = {
       scenario: scenario.name,
@@ -88,11 +77,13 @@ export function summarise(scenarios: readonly Scenario[], measurements: readonly
       description: scenario.description,
       mpps: median(own.map((m) => m.mpps)),
       nsPerPacket: median(own.map((m) => m.nsPerPacket)),
+      busy: median(own.map((m) => m.busy)),
+      framesPerRun: median(own.map((m) => m.framesPerRun)),
       baseline,
       ratio: ratios.length ? median(ratios) : isBaseline ? 1 : Number.NaN,
       ratioBest: ratios.length ? Math.max(...ratios) : isBaseline ? 1 : Number.NaN,
       ratioSpread: ratios.length ? Math.max(...ratios) - Math.min(...ratios) : isBaseline ? 0 : Number.NaN,
-      pairs: [...perRound.values()].reduce((n, list) => n + list.length, 0),
+      pairs: perRound.reduce((n, r) => n + r.pairs, 0),
     };
     const live = own.map((m) => m.liveProgramNs).filter((v): v is number => v !== undefined);
     if (live.length > 0) summary.liveProgramNs = median(live);

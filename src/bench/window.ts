@@ -5,7 +5,7 @@
  */
 import { enableRunTimeStats, programInfoById, queryXdp } from '../bpf/index.js';
 import { runCommand, type TrafficGenerator } from '../net/index.js';
-import { cpuTimeNs, napiThreads, pinThread, vethCounters } from './receiver.js';
+import { napiThreads, pinThread, schedStats, vethCounters } from './receiver.js';
 import type { ScenarioEnv, ScenarioHandle } from './scenarios.js';
 import type { Sink } from './sink.js';
 
@@ -42,6 +42,13 @@ export interface Measurement {
   mpps: number;
   /** Receiver NAPI thread CPU time per received frame. */
   nsPerPacket: number;
+  /** Share of the window's wall time the receiver's NAPI thread ran (1 = saturated). */
+  busy: number;
+  /**
+   * Frames per time the NAPI thread was scheduled in: each wake-up costs the same whatever the
+   * program, so fewer frames per run means more of ns/pkt is waking up rather than the program.
+   */
+  framesPerRun: number;
   /** CPU time per received frame of the scenario's threads on another CPU (cpumap). */
   otherCpuNsPerPacket?: number;
 }
@@ -105,9 +112,9 @@ export async function measureWindow(
   const rx0 = await vethCounters(env.netns, env.ifname);
   const dest0 = await arrived();
   const v0 = handle.verdicts?.();
-  const cpu0 = cpuTimeNs(napi);
-  const other0 = cpuTimeNs(other);
-  const { sent, seconds } = await ctx.inSender(() => ctx.gen.sendFor({ packets: settings.packets, durationS: settings.durationS, batchSize: settings.batchSize }));
+  const cpu0 = schedStats(napi);
+  const other0 = schedStats(other);
+  const { sent, seconds } = await ctx.gen.sendFor({ packets: settings.packets, durationS: settings.durationS, batchSize: settings.batchSize }, ctx.inSender);
   // Let the receiver (and the destination) drain their rings before reading.
   let rx1 = await vethCounters(env.netns, env.ifname);
   let dest1 = await arrived();
@@ -119,8 +126,8 @@ export async function measureWindow(
     rx1 = again;
     dest1 = destAgain;
   }
-  const cpu1 = cpuTimeNs(napi);
-  const other1 = cpuTimeNs(other);
+  const cpu1 = schedStats(napi);
+  const other1 = schedStats(other);
   const tx1 = await vethCounters(ctx.senderNetns, ctx.senderIfname);
   const v1 = handle.verdicts?.();
   const received = Number(rx1.received - rx0.received);
@@ -132,9 +139,11 @@ export async function measureWindow(
     received,
     seconds,
     mpps: received / seconds / 1e6,
-    nsPerPacket: received > 0 ? Number(cpu1 - cpu0) / received : Number.NaN,
+    nsPerPacket: received > 0 ? Number(cpu1.ns - cpu0.ns) / received : Number.NaN,
+    busy: Number(cpu1.ns - cpu0.ns) / 1e9 / seconds,
+    framesPerRun: cpu1.runs > cpu0.runs ? received / Number(cpu1.runs - cpu0.runs) : Number.NaN,
   };
-  if (other.length > 0 && received > 0) m.otherCpuNsPerPacket = Number(other1 - other0) / received;
+  if (other.length > 0 && received > 0) m.otherCpuNsPerPacket = Number(other1.ns - other0.ns) / received;
   if (v0 && v1) {
     m.dropped = Number(v1.dropped - v0.dropped);
     m.passed = Number(v1.passed - v0.passed);
@@ -162,7 +171,7 @@ export async function liveProgramCost(ctx: WindowContext): Promise<{ liveRuns: n
     const before = programInfoById(attached.programId);
     const packets = settings.packets !== undefined ? Math.max(1, Math.ceil(settings.packets / 4)) : undefined;
     const durationS = settings.packets !== undefined ? undefined : Math.min(0.25, (settings.durationS ?? 1) / 2);
-    await ctx.inSender(() => ctx.gen.sendFor({ packets, durationS, batchSize: settings.batchSize }));
+    await ctx.gen.sendFor({ packets, durationS, batchSize: settings.batchSize }, ctx.inSender);
     await sleep(50);
     const after = programInfoById(attached.programId);
     const runs = after.runCount - before.runCount;

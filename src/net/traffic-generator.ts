@@ -159,10 +159,14 @@ export class TrafficGenerator {
 
   /**
    * Sends until `packets` frames were run or `durationS` seconds passed, whichever comes first
-   * (1 s when neither is given), in chunks of at most 65,536 frames (one test run each);
-   * returns the frames run and the seconds it took.
+   * (1 s when neither is given), in chunks of at most 65,536 frames (one test run each, made
+   * through `run`, e.g. inside the sender's namespace); between chunks the event loop gets a
+   * turn, so a Ctrl-C is handled within a chunk. Returns the frames run and the seconds it took.
    */
-  sendFor(limit: { packets?: number; durationS?: number; batchSize?: number }): { sent: number; seconds: number } {
+  async sendFor(
+    limit: { packets?: number; durationS?: number; batchSize?: number },
+    run: (send: () => void) => unknown = (send) => send(),
+  ): Promise<{ sent: number; seconds: number }> {
     const chunk = 65_536;
     const batchSize = limit.batchSize ?? 64;
     const durationS = limit.durationS ?? (limit.packets === undefined ? 1 : undefined);
@@ -171,8 +175,9 @@ export class TrafficGenerator {
     let count = 0;
     while ((limit.packets === undefined || count < limit.packets) && (end === undefined || process.hrtime.bigint() < end)) {
       const n = limit.packets === undefined ? chunk : Math.min(chunk, limit.packets - count);
-      this.send({ count: n, batchSize });
+      await run(() => this.send({ count: n, batchSize }));
       count += n;
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return { sent: count, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
   }
