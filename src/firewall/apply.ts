@@ -21,7 +21,7 @@ import { BpfMap, possibleCpuCount } from '../bpf/map.js';
 import { InvalidArgumentError } from '../bpf/errors.js';
 import type { Codec } from '../bpf/codecs.js';
 import { u32 as u32Codec } from '../bpf/codecs.js';
-import { fwClassCodec } from './layout.js';
+import { fwClassCodec, fwRateKeyCodec, fwRateStateCodec } from './layout.js';
 import {
   encodeGeneration,
   flipWrite,
@@ -104,8 +104,8 @@ function clearFieldTries(maps: MapSource, gen: number): number {
 }
 
 function clearBuckets(maps: MapSource, gen: number): number {
-  const m = maps(FW_STATS_MAPS.rate);
-  const keys = m.readAll(BATCH).map(([k]) => k).filter((k) => Math.floor(k.readUInt32LE(0) / MAX_RULES) === gen);
+  const m = maps(FW_STATS_MAPS.rate).withCodecs(fwRateKeyCodec, fwRateStateCodec);
+  const keys = m.readAll(BATCH).map(([k]) => k).filter((k) => Math.floor(k.rule / MAX_RULES) === gen);
   m.deleteMany(keys);
   return keys.length;
 }

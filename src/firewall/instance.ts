@@ -12,6 +12,7 @@ import type { BpfProgram } from '../bpf/program.js';
 import { packageRoot } from '../programs/catalogue.js';
 import { applyCompiled, type ApplyOptions, type ApplyResult, type MapSource } from './apply.js';
 import { u32, type CompiledPolicy } from './compile.js';
+import { fwDecisionCodec } from './layout.js';
 
 export const FIREWALL_PROGRAM = 'xdp_firewall';
 export const firewallObjectPath = (): string => join(packageRoot(), 'build', 'bpf', 'firewall.o');
@@ -64,14 +65,13 @@ export class FirewallTestInstance {
 
   run(frame: Buffer): KernelDecision {
     const out = this.program.testRun({ data: frame, context: xdpContext(frame.length) });
-    const d = this.object.map('fw_decision_map').get(u32(0))!;
-    const seq = d.readUInt32LE(0);
-    if (seq !== ((this.seq + 1) >>> 0)) throw new Error(`fw_decision_map was not written by this run (seq ${seq}, expected ${this.seq + 1})`);
-    this.seq = seq;
-    const kind = DECISION_KINDS[d[8]!] ?? 'default';
-    const decision: KernelDecision = { verdict: d[9] === 1 ? 'drop' : 'pass', kind, generation: (d[11]! & 1) as 0 | 1, retval: out.retval };
-    if (kind === 'rule' || kind === 'blocklist') decision.index = d.readUInt32LE(4);
-    if (kind === 'rule') decision.rateLimited = d[10] === 1;
+    const d = fwDecisionCodec.decode(this.object.map('fw_decision_map').get(u32(0))!, 0);
+    if (d.seq !== ((this.seq + 1) >>> 0)) throw new Error(`fw_decision_map was not written by this run (seq ${d.seq}, expected ${this.seq + 1})`);
+    this.seq = d.seq;
+    const kind = DECISION_KINDS[d.kind] ?? 'default';
+    const decision: KernelDecision = { verdict: d.verdict === 1 ? 'drop' : 'pass', kind, generation: (d.gen & 1) as 0 | 1, retval: out.retval };
+    if (kind === 'rule' || kind === 'blocklist') decision.index = d.index;
+    if (kind === 'rule') decision.rateLimited = d.rate_limited === 1;
     return decision;
   }
 

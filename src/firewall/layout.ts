@@ -6,6 +6,8 @@
  */
 import { array, struct, u32, u64, u8 } from '../bpf/codecs.js';
 
+export const fwLpmV4Codec = struct({ prefixlen: u32, gen: u8, pad: array(u8, 3), addr: array(u8, 4) });
+export const fwLpmV6Codec = struct({ prefixlen: u32, gen: u8, pad: array(u8, 3), addr: array(u8, 16) });
 export const fwClassCodec = struct({ id: u32, chunks: u32 });
 export const fwConfigCodec = struct({
   rule_count: u32,
@@ -18,6 +20,7 @@ export const fwConfigCodec = struct({
 });
 export const fwRuleCodec = struct({ action: u8, pad: array(u8, 3), pps: u32, burst: u32 });
 export const fwCounterCodec = struct({ packets: u64, bytes: u64 });
+export const fwRateKeyCodec = struct({ rule: u32, family: u8, pad: array(u8, 3), addr: array(u8, 16) });
 export const fwRateStateCodec = struct({ nanotokens: u64, last_ns: u64 });
 export const fwSrcKeyCodec = struct({ family: u8, pad: array(u8, 3), addr: array(u8, 16) });
 export const fwMitRateCodec = struct({ window_ns: u64, packets: u64, prev_packets: u64 });
