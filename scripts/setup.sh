@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(clang-19 llvm-19 libbpf-dev libbpf1 bpftool iproute2 ethtool xdp-tools tcpdump
-  nftables iptables iputils-ping netcat-openbsd linux-libc-dev gcc make util-linux)
+  nftables iptables ipset iputils-ping netcat-openbsd linux-libc-dev gcc make util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -266,9 +266,13 @@ function forwardAddresses(sinkLink: { subnetV4: string; subnetV6: string }, fami
 
 function pickScenarios(names: string[] | undefined, traffic: Traffic): { scenarios: Scenario[]; skipped: { scenario: string; reason: string }[] } {
   for (const name of names ?? []) {
-    if (!SCENARIOS.some((s) => s.name === name)) throw new InvalidArgumentError(`unknown scenario "${name}"`, { hint: `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}` });
+    if (!SCENARIOS.some((s) => s.name === name || s.suite === name)) {
+      const suites = [...new Set(SCENARIOS.flatMap((s) => (s.suite ? [s.suite] : [])))];
+      throw new InvalidArgumentError(`unknown scenario "${name}"`, { hint: `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}; suites: ${suites.join(', ')}` });
+    }
   }
-  const chosen = names && names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name)) : [...SCENARIOS];
+  // A suite's name picks all of it; suites stay out of the default run.
+  const chosen = names && names.length > 0 ? SCENARIOS.filter((s) => names.includes(s.name) || (s.suite !== undefined && names.includes(s.suite))) : SCENARIOS.filter((s) => s.suite === undefined);
   const skipped: { scenario: string; reason: string }[] = [];
   const runnable = chosen.filter((s) => {
     const reason = s.unsupported?.(traffic);

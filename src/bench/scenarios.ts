@@ -14,6 +14,7 @@ import { builtinProgram, packageRoot, type BuiltinName } from '../programs/catal
 import { builtinSetup, setRedirectTarget, type BuiltinOptions } from '../programs/configure.js';
 import { actionStatsCodec } from '../programs/map-codecs.js';
 import { threadsNamed } from './receiver.js';
+import { firewallScenarios } from './scenarios-firewall.js';
 import { lbScenarios } from './scenarios-lb.js';
 
 /** The traffic the generator sends: the filters' rules match its protocol and family. */
@@ -70,6 +71,8 @@ export interface Scenario {
   name: string;
   group: ScenarioGroup;
   description: string;
+  /** A suite run only when asked for by name (`--scenarios firewall`), never in the default run. */
+  suite?: string;
   /** Forwarders: where the frames go, the sink in the third namespace (default) or back to the sender. */
   deliversTo?: 'sink' | 'sender';
   /** Why the scenario cannot run with this traffic (undefined: it can). */
@@ -328,6 +331,7 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   ...lbScenarios(xdpScenario),
+  ...firewallScenarios(xdpScenario),
 ];
 
 /** cpumap steers to this CPU: the generator's, so the receiving CPU keeps only the steering. */
