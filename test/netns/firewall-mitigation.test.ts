@@ -1,0 +1,94 @@
+/**
+ * Mitigation with real traffic: `threshold: { pps: 1000 }, blockFor: 4s`. One source of a's
+ * floods b (UDP, ≈ 100 kpps, 1 s) while a second source of a sends a little to another port:
+ *   - the flood passes exactly the threshold, then its source is blocked: 1,000 packets arrive
+ *     (the first 1,001 reach b within one one-second window, at this rate in ≈ 10 ms), every
+ *     other one is dropped and counted as mitigated;
+ *   - the other source is not touched (blocks are per source address);
+ *   - `fw top` lists the flooding source as held by mitigation, the other one not;
+ *   - once blockFor has passed without traffic, the flooding source gets through again.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Testbed } from '../../src/net/index.js';
+import { assertOk, cleanUpNamespace, cliIn, skipUnlessRoot } from '../helpers/cli.js';
+import { portCounters, startUdpFlood, vethTxDropped, type PortCounters } from '../helpers/firewall-traffic.js';
+
+const FLOOD_PORT = 7100;
+const QUIET_PORT = 7101;
+const THRESHOLD = 1000;
+const BLOCK_S = 4;
+
+interface Stats {
+  misc: { mitigated: { packets: number }; default: { packets: number } };
+}
+interface Top {
+  interfaces: { iface: string; held: { source: string; by: string }[] }[];
+}
+
+describe('firewall: mitigation with real traffic', { skip: skipUnlessRoot }, () => {
+  let bed: Testbed;
+  let cli: ReturnType<typeof cliIn>;
+  let counters: PortCounters | undefined;
+  let netns: string;
+  let quiet = '';
+  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-fw-mit-'));
+
+  before(async () => {
+    bed = await Testbed.pair({ gro: false });
+    netns = bed.netns('b');
+    cli = cliIn(netns);
+    const policy = join(dir, 'mit.yaml');
+    writeFileSync(policy, `apiVersion: xdpkit/v1\nkind: FirewallPolicy\ndefault: pass\nmitigation:\n  threshold: { pps: ${THRESHOLD} }\n  blockFor: ${BLOCK_S}s\n`);
+    assertOk(await cli(['fw', 'apply', '-f', policy, '--iface', 'eth0']));
+    // A second source on a, in the link's /24.
+    quiet = bed.address('a').replace(/\.\d+$/, '.3');
+    await bed.exec('a', ['ip', 'addr', 'add', `${quiet}/24`, 'dev', bed.end('a').ifname]);
+    await bed.exec('a', ['ip', 'neigh', 'replace', bed.address('b'), 'lladdr', bed.end('b').mac, 'dev', bed.end('a').ifname, 'nud', 'permanent']);
+    counters = await portCounters(bed, 'b', [FLOOD_PORT, QUIET_PORT]);
+  });
+
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await counters?.remove().catch(() => {});
+    const forced = bed ? await cleanUpNamespace(netns, ['eth0']) : [];
+    await bed?.destroy();
+    assert.deepEqual(forced, [], 'the test left pins or records behind');
+  });
+
+  it('blocks the flooding source after the threshold, leaves the other alone, releases it after blockFor', async (t) => {
+    const dropped0 = await vethTxDropped(bed, 'a', bed.end('a').ifname);
+    const flood = startUdpFlood(bed, 'a', { dst: bed.address('b'), ports: [FLOOD_PORT], seconds: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    // 20 datagrams from the other source, in the middle of the flood.
+    assert.equal(await bed.sendUdp('a', { dst: bed.address('b'), port: QUIET_PORT, count: 20, src: quiet }), 20);
+    const result = await flood.finished();
+    await new Promise((r) => setTimeout(r, 300));
+    const arrived = await counters!.read();
+    const stats = assertOk(await cli(['--json', 'fw', 'stats', 'eth0'])).json<Stats>();
+    const lost = (await vethTxDropped(bed, 'a', bed.end('a').ifname)) - dropped0;
+    const sent = result.sent[FLOOD_PORT]!;
+    const report = JSON.stringify({ sent, seconds: result.seconds, arrived, mitigated: stats.misc.mitigated.packets, lost });
+    t.diagnostic(report);
+
+    assert.ok(sent > 10 * THRESHOLD, `the flood must outrun the threshold\n${report}`);
+    assert.equal(arrived[FLOOD_PORT], THRESHOLD, `exactly the threshold passes before the block\n${report}`);
+    assert.equal(arrived[QUIET_PORT], 20, `the other source is not blocked\n${report}`);
+    assert.ok(stats.misc.mitigated.packets <= sent - THRESHOLD && stats.misc.mitigated.packets >= sent - THRESHOLD - lost, `every other flood packet was dropped by mitigation\n${report}`);
+
+    const top = assertOk(await cli(['--json', 'fw', 'top', '--iface', 'eth0'])).json<Top>();
+    assert.deepEqual(top.interfaces[0]!.held.map((b) => [b.source, b.by]), [[bed.address('a'), 'mitigation']], JSON.stringify(top));
+
+    // Still blocked now; free again once blockFor has passed in quiet.
+    assert.equal(await bed.sendUdp('a', { dst: bed.address('b'), port: FLOOD_PORT, count: 5 }), 5);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await counters!.read())[FLOOD_PORT], THRESHOLD, 'blocked sources stay blocked');
+    await new Promise((r) => setTimeout(r, BLOCK_S * 1000 + 200));
+    assert.equal(await bed.sendUdp('a', { dst: bed.address('b'), port: FLOOD_PORT, count: 5 }), 5);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await counters!.read())[FLOOD_PORT], THRESHOLD + 5, 'released after blockFor');
+  });
+});
