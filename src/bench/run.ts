@@ -264,7 +264,8 @@ function forwardAddresses(sinkLink: { subnetV4: string; subnetV6: string }, fami
   return { vip: `${base}100`, backends: [10, 11, 12].map((n) => `${base}${n}`), prefix: 64 };
 }
 
-function pickScenarios(names: string[] | undefined, traffic: Traffic): { scenarios: Scenario[]; skipped: { scenario: string; reason: string }[] } {
+/** The scenarios a run measures for this traffic (baselines included) and the ones it skips; unknown names throw. */
+export function pickScenarios(names: string[] | undefined, traffic: Traffic): { scenarios: Scenario[]; skipped: { scenario: string; reason: string }[] } {
   for (const name of names ?? []) {
     if (!SCENARIOS.some((s) => s.name === name || s.suite === name)) {
       const suites = [...new Set(SCENARIOS.flatMap((s) => (s.suite ? [s.suite] : [])))];

@@ -1,10 +1,11 @@
 /**
  * From windows to figures. In each slot the windows alternate baseline and scenario
- * (B S B … S B); the slot's ratio is the baseline's mean ns/packet over the scenario's, with
- * the first and last baseline windows weighted ½, so that the baseline is centred in time on
- * the scenario's windows and a cost that drifts linearly while the slot runs (the host moving
- * the vCPUs) cancels. A round's ratio is its slot's; a scenario's figure is the median over
- * rounds, with the best round and the spread (max − min) beside it.
+ * (B S B … S B); the slot's ratio is the baseline's ns/packet over the scenario's, each pooled
+ * over its windows (CPU time over frames, so a window in which the generator hardly ran counts
+ * little), with the first and last baseline windows weighted ½: the baseline is then centred in
+ * time on the scenario's windows, and a cost that drifts linearly while the slot runs (the
+ * host moving the vCPUs) cancels. A round's ratio is its slot's; a scenario's figure is the
+ * median over rounds, with the best round and the spread (max − min) beside it.
  */
 import type { ScenarioGroup } from './scenarios.js';
 import { BASELINES, type Scenario } from './scenarios.js';
@@ -57,9 +58,9 @@ function slotRatios(measurements: readonly Measurement[], scenario: string): Map
     const base = slot.filter((m) => m.scenario !== scenario);
     if (own.length === 0 || base.length !== own.length + 1) continue;
     const weight = (i: number): number => (i === 0 || i === base.length - 1 ? 0.5 : 1);
-    const baseNs = base.reduce((sum, m, i) => sum + weight(i) * m.nsPerPacket, 0) / own.length;
-    const ownNs = own.reduce((sum, m) => sum + m.nsPerPacket, 0) / own.length;
-    out.set(round, { ratio: baseNs / ownNs, pairs: own.length });
+    const pooled = (windows: Measurement[], w: (i: number) => number): number =>
+      windows.reduce((sum, m, i) => sum + w(i) * m.nsPerPacket * m.received, 0) / windows.reduce((sum, m, i) => sum + w(i) * m.received, 0);
+    out.set(round, { ratio: pooled(base, weight) / pooled(own, () => 1), pairs: own.length });
   }
   return out;
 }

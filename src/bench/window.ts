@@ -79,6 +79,9 @@ export interface WindowContext {
   destination: Destination | undefined;
 }
 
+/** SCHED_FIFO priority 10 for a kernel thread. */
+const realTime = (pid: number): Promise<unknown> => runCommand(['chrt', '-f', '-p', '10', String(pid)]);
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Measures one window of `handle` (already active). */
@@ -91,15 +94,20 @@ export async function measureWindow(
 ): Promise<Measurement> {
   const { env, settings, destination } = ctx;
   // Attaching or detaching XDP may recreate the NAPI instance (and its thread): look it up now.
+  // A real-time priority keeps other tasks on its CPU from preempting it in the middle of a
+  // poll (their cache misses would land in its time); it sleeps whenever its ring is empty.
   const napi = napiThreads(env.ifname);
-  for (const pid of napi) await pinThread(pid, settings.receiverCpu);
+  for (const pid of napi) {
+    await pinThread(pid, settings.receiverCpu);
+    await realTime(pid);
+  }
   // The destination's NAPI thread shares the generator's CPU, with a real-time priority so that
   // it preempts the generator and empties its ring as frames come (else the hop's frames
   // overflow it and the hop's cost is that of dropping them); the hop keeps its CPU to itself.
   if (destination) {
     for (const pid of napiThreads(destination.ifname)) {
       await pinThread(pid, settings.generatorCpu);
-      await runCommand(['chrt', '-f', '-p', '10', String(pid)]);
+      await realTime(pid);
     }
   }
   // Warm up (caches, page pools), then settle.

@@ -7,10 +7,10 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { summaryRow, COLUMNS, headerLines, writeResults } from '../../bench/report.js';
-import { runBench } from '../../bench/run.js';
+import { pickScenarios, runBench } from '../../bench/run.js';
 import { SCENARIOS } from '../../bench/scenarios.js';
-import { InvalidArgumentError } from '../../bpf/index.js';
-import { MAX_FLOWS, MAX_FRAME_SIZE, MIN_FRAME_SIZE, TEMPLATE_PROTOCOLS } from '../../net/index.js';
+import { frameTemplates, MAX_FLOWS, MAX_FRAME_SIZE, MIN_FRAME_SIZE, TEMPLATE_PROTOCOLS } from '../../net/index.js';
+import { checkCommandLine, CommandLineError } from '../errors.js';
 import { outputFor } from '../output.js';
 
 const Options = z
@@ -51,9 +51,17 @@ export function benchCommand(): Command {
       const parsed = Options.safeParse(raw);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
-        throw new InvalidArgumentError(`--${String(issue?.path[0] ?? '?')}: ${issue?.message ?? 'invalid'}`);
+        throw new CommandLineError(`--${String(issue?.path[0] ?? '?')}: ${issue?.message ?? 'invalid'}`);
       }
       const o = parsed.data;
+      const family = o.ipv6 || o.family === '6' ? 6 : 4;
+      const scenarios = o.scenarios?.split(',').map((s) => s.trim()).filter(Boolean);
+      // Whatever the run would refuse, refused now (exit 2) before anything is created.
+      checkCommandLine(() => {
+        pickScenarios(scenarios, { protocol: o.proto, family });
+        const probe = family === 4 ? { src: '198.18.0.1', dst: '198.18.0.2' } : { src: '2001:db8::1', dst: '2001:db8::2' };
+        frameTemplates({ ...probe, protocol: o.proto, srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', dstPort: 9, ...(o.size !== undefined ? { frameSize: o.size } : {}) });
+      });
       const out = outputFor(command);
       const report = await runBench({
         rounds: o.rounds,
@@ -62,11 +70,11 @@ export function benchCommand(): Command {
         ...(o.duration !== undefined ? { durationS: o.duration } : {}),
         ...(o.count !== undefined ? { packets: o.count } : {}),
         protocol: o.proto,
-        family: o.ipv6 || o.family === '6' ? 6 : 4,
+        family,
         flows: o.flows,
         ...(o.size !== undefined ? { frameSize: o.size } : {}),
         batchSize: o.batch,
-        ...(o.scenarios ? { scenarios: o.scenarios.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+        ...(scenarios ? { scenarios } : {}),
         onProgress: (text) => {
           if (process.stderr.isTTY && !out.json) process.stderr.write(`\r\x1b[K${text}`);
         },
