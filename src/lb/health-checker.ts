@@ -59,6 +59,7 @@ interface Tracked {
   tracker: HealthTracker;
   checkKey: string;
   nextDue: number;
+  inFlight: boolean;
   /** Changes the tables do not show yet. */
   pending: Omit<HealthChange, 'time' | 'iface'>[];
 }
@@ -89,7 +90,11 @@ export async function runHealthChecker(options: HealthCheckerOptions): Promise<v
 async function checkUntilAborted(options: HealthCheckerOptions): Promise<void> {
   const tracked = new Map<string, Tracked>();
   let targetsKey = '';
+  // Probes run on their own schedules: a slow check of one service never delays another's.
+  // A probe that changes a backend's state wakes the loop, which makes the tables agree.
+  let wake: () => void = () => {};
   while (!options.signal.aborted) {
+    const woken = new Promise<void>((resolve) => (wake = resolve));
     const state = lbStateOf(options.ifname);
     const targets = targetsOf(state);
     const liveDown = new Set(state.down ?? []);
@@ -98,7 +103,7 @@ async function checkUntilAborted(options: HealthCheckerOptions): Promise<void> {
     for (const t of targets) {
       const checkKey = JSON.stringify(t.check);
       const known = tracked.get(t.ref);
-      if (!known) tracked.set(t.ref, { tracker: newTracker(liveDown.has(t.ref) ? 'down' : 'up'), checkKey, nextDue: now, pending: [] });
+      if (!known) tracked.set(t.ref, { tracker: newTracker(liveDown.has(t.ref) ? 'down' : 'up'), checkKey, nextDue: now, inFlight: false, pending: [] });
       else if (known.checkKey !== checkKey) Object.assign(known, { checkKey, nextDue: now, tracker: { ...known.tracker, streak: 0 } });
     }
     const key = targets.map((t) => `${t.ref}:${JSON.stringify(t.check)}`).join(',');
@@ -107,23 +112,29 @@ async function checkUntilAborted(options: HealthCheckerOptions): Promise<void> {
       options.onTargets?.(targets.map((t) => ({ service: t.service, backend: t.backend, check: t.check })));
     }
 
-    // Probe everything due, in parallel; a timeout is at most the interval, so a round is short.
-    const due = targets.filter((t) => tracked.get(t.ref)!.nextDue <= now);
-    const results = await Promise.all(due.map((t) => probe(t.backend, t.check)));
-    due.forEach((t, i) => {
-      const entry = tracked.get(t.ref);
-      if (!entry) return;
-      const r = results[i]!;
-      options.onProbe?.({ service: t.service, backend: t.backend }, r);
+    for (const t of targets) {
+      const entry = tracked.get(t.ref)!;
+      if (entry.inFlight || entry.nextDue > now) continue;
+      entry.inFlight = true;
       entry.nextDue = now + t.check.intervalMs;
-      const step = observe(entry.tracker, r.ok, t.check, r.detail);
-      entry.tracker = step.tracker;
-      if (step.change) entry.pending.push({ service: t.service, vip: t.vip, backend: t.backend, ...step.change });
-    });
+      const checkKey = entry.checkKey;
+      void probe(t.backend, t.check, options.signal).then((r) => {
+        entry.inFlight = false;
+        // A result for a backend or check that is gone meanwhile counts for nothing.
+        if (options.signal.aborted || tracked.get(t.ref) !== entry || entry.checkKey !== checkKey) return;
+        options.onProbe?.({ service: t.service, backend: t.backend }, r);
+        const step = observe(entry.tracker, r.ok, t.check, r.detail);
+        entry.tracker = step.tracker;
+        if (step.change) {
+          entry.pending.push({ service: t.service, vip: t.vip, backend: t.backend, ...step.change });
+          wake();
+        }
+      });
+    }
 
     // Make the tables say what the trackers say.
     const wantDown = new Set(targets.filter((t) => tracked.get(t.ref)!.tracker.state === 'down').map((t) => t.ref));
-    if (!sameSet(wantDown, liveDown) && !options.signal.aborted) {
+    if (!sameSet(wantDown, liveDown)) {
       try {
         const outcome = updateLoadBalancer(options.ifname, `updating health on ${options.ifname}`, (fresh) => {
           const present = new Set(targetsOf(fresh).map((t) => t.ref));
@@ -139,15 +150,20 @@ async function checkUntilAborted(options: HealthCheckerOptions): Promise<void> {
         options.onError(error as Error);
       }
     } else {
-      // Nothing to flip (a change and its undo in one round, or the state already agrees).
+      // Nothing to flip (a change and its undo before a flip, or the state already agrees).
       for (const entry of tracked.values()) entry.pending = [];
     }
 
+    // In flight or not, a check is due again at nextDue (its timeout is at most its interval, so
+    // it has finished by then); at least once a second the live state is read again.
     const next = Math.min(...[...tracked.values()].map((e) => e.nextDue), performance.now() + 1000);
-    try {
-      await sleep(Math.max(10, next - performance.now()), undefined, { signal: options.signal });
-    } catch {
-      break; // aborted: stop quietly
-    }
+    const timer = new AbortController();
+    const stop = (): void => timer.abort();
+    options.signal.addEventListener('abort', stop, { once: true });
+    // An aborted nap resolves (Ctrl-C, or a state change that woke the loop first).
+    const nap = sleep(Math.max(5, next - performance.now()), undefined, { signal: timer.signal }).catch(() => {});
+    await Promise.race([nap, woken]);
+    timer.abort();
+    options.signal.removeEventListener('abort', stop);
   }
 }

@@ -15,7 +15,8 @@ export interface ProbeResult {
   ms: number;
 }
 
-export function probe(address: string, check: HealthCheck): Promise<ProbeResult> {
+/** `signal` cancels the check (a stopping checker does not wait for its timeouts). */
+export function probe(address: string, check: HealthCheck, signal?: AbortSignal): Promise<ProbeResult> {
   const started = performance.now();
   const result = (ok: boolean, detail: string): ProbeResult => ({ ok, detail, ms: Math.round(performance.now() - started) });
   return new Promise((resolve) => {
@@ -30,6 +31,7 @@ export function probe(address: string, check: HealthCheck): Promise<ProbeResult>
     const what = check.type === 'tcp' ? `tcp:${check.port}` : `http:${check.port}${check.path ?? '/'}`;
     let cleanup = (): void => {};
     const timer = setTimeout(() => finish(result(false, `${what} no answer within ${check.timeoutMs} ms`), cleanup), check.timeoutMs);
+    signal?.addEventListener('abort', () => finish(result(false, `${what} cancelled`), cleanup), { once: true });
     if (check.type === 'tcp') {
       const socket = connect({ host: address, port: check.port });
       cleanup = () => socket.destroy();

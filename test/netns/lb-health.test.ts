@@ -7,7 +7,8 @@
  *
  * be2's server stops → the checker logs be2 up→down → new flows all go to be1 and be3, every one
  * answered; the server starts again → down→up → be2 takes new flows again. A second service with
- * an HTTP check (be3 answers 503) shows that check type. One log line per change, nothing else.
+ * an HTTP check (be3 answers 503) shows that check type; a third checks an address nobody holds
+ * (each check hangs to its timeout) and must not hold the others back. One log line per change.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -82,6 +83,8 @@ describe('lb health: a backend whose service stops is taken out and comes back',
       });
     }
     const backends = () => BACKENDS.map((be) => `      - { address: "${net.backends[be].v4}", mac: "${net.backends[be].mac}" }`).join('\n');
+    // An address on the segment that nobody holds: its checks hang until their timeout.
+    const silent = () => net.lb.v4.replace(/\.\d+$/, '.250');
     const config = join(dir, 'lb.yaml');
     writeFileSync(
       config,
@@ -94,6 +97,11 @@ services:
     healthCheck: { type: tcp, interval: 200ms, timeout: 150ms, rise: 2, fall: 2 }
     backends:
 ${backends()}
+  - name: slow
+    vip: "${net.vip.v4}:9000/tcp"
+    tableSize: 251
+    healthCheck: { type: tcp, interval: 3s, timeout: 2500ms, rise: 1, fall: 100 }
+    backends: [{ address: "${silent()}", mac: "02:00:00:00:00:fa" }]
   - name: api
     vip: "${net.vip.v4}:${HTTP_PORT}/tcp"
     tableSize: 4099
@@ -136,6 +144,9 @@ ${backends()}
     const stopped = Date.now();
     const c = await waitForChange((x) => x.service === 'web' && x.to === 'down', 'web be2 up→down');
     ctx.diagnostic(`server stopped → out of the table: ${Date.parse(c.time) - stopped} ms (interval 200 ms, fall 2)`);
+    // Checks run on their own schedules: the slow service's checks (hanging 2.5 s) do not hold
+    // web's back. Nominal 2 × 200 ms; waiting for the slow ones would make it ≥ 2.5 s.
+    assert.ok(Date.parse(c.time) - stopped < 2000, 'web was not held back by the slow service\'s checks');
     assert.equal(nameOf(c.backend), 'be2');
     assert.equal(c.from, 'up');
     assert.match(c.reason, /2 failed checks in a row \(fall 2\): tcp:8080 connect ECONNREFUSED/);
@@ -171,7 +182,7 @@ ${backends()}
       changes.map((c) => `${c.service} ${nameOf(c.backend)} ${c.from}→${c.to}`),
       ['api be3 up→down', 'web be2 up→down', 'web be2 down→up'],
     );
-    assert.match(checkerErr, /eth0: checking 6 backends of 2 services/);
+    assert.match(checkerErr, /eth0: checking 7 backends of 3 services/);
     const list = assertOk(await lbCli(['lb', 'service', 'list']));
     assert.match(list.stderr, /no health checker runs: HEALTH is its last decision; start one: xdpkit lb health eth0/);
   });
