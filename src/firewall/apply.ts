@@ -23,14 +23,12 @@ import type { Codec } from '../bpf/codecs.js';
 import { u32 as u32Codec } from '../bpf/codecs.js';
 import { fwClassCodec, fwRateKeyCodec, fwRateStateCodec } from './layout.js';
 import {
+  classArrays,
   encodeGeneration,
   flipWrite,
-  FLAG_SLOTS,
   FW_MAPS,
   LPM_GEN_BITS,
   MAX_RULES,
-  PORT_SLOTS,
-  PROTO_SLOTS,
   u32,
   type CompiledPolicy,
   type LpmEntry,
@@ -219,12 +217,7 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   // The per-value arrays (131,000 slots per generation) are written straight from the class
   // tables, not as encodeGeneration's Buffer pairs (same bytes, ten times faster); the
   // blocklists by writeBlockTrie; everything else as encoded.
-  const arrays: [string, Uint32Array, number][] = [
-    [FW_MAPS.proto, compiled.proto, PROTO_SLOTS],
-    [FW_MAPS.sport, compiled.sport, PORT_SLOTS],
-    [FW_MAPS.dport, compiled.dport, PORT_SLOTS],
-    [FW_MAPS.flags, compiled.flags, FLAG_SLOTS],
-  ];
+  const arrays = classArrays(compiled);
   const none = new Uint32Array(0);
   const writes = encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none, blockV4: [], blockV6: [] }, gen);
   const order = Object.keys(writes).filter((n) => n !== FW_MAPS.config && writes[n]!.length > 0);

@@ -352,8 +352,11 @@ export function ruleValue(r: CompiledPolicy['rules'][number]): Buffer {
 
 export function encodeGeneration(c: CompiledPolicy, gen: 0 | 1): GenerationWrites {
   const blocks = (entries: LpmEntry[]) => entries.map((e) => ({ key: lpmKey(gen, e.addr, e.prefixLen), value: u32(e.value) }));
-  const lpm = (entries: LpmEntry[]) => entries.map((e) => ({ key: lpmKey(gen, e.addr, e.prefixLen), value: classValue(c, e.value) }));
-  const array = (table: Uint32Array, slots: number) => Array.from(table, (cls, i) => ({ key: u32(gen * slots + i), value: classValue(c, cls) }));
+  // One value buffer per class (they are only read): the port arrays have 65,537 slots each.
+  const classValues = new Map<number, Buffer>();
+  const cls = (id: number) => classValues.get(id) ?? classValues.set(id, classValue(c, id)).get(id)!;
+  const lpm = (entries: LpmEntry[]) => entries.map((e) => ({ key: lpmKey(gen, e.addr, e.prefixLen), value: cls(e.value) }));
+  const array = (table: Uint32Array, slots: number) => Array.from(table, (id, i) => ({ key: u32(gen * slots + i), value: cls(id) }));
   const bitmap: MapEntry[] = [];
   const chunkBytes = CHUNK_WORDS * 8;
   c.classes.forEach((bits, cls) => {
@@ -380,6 +383,17 @@ export function encodeGeneration(c: CompiledPolicy, gen: 0 | 1): GenerationWrite
     [FW_MAPS.bitmap]: bitmap,
     [FW_MAPS.rules]: c.rules.map((r, i) => ({ key: u32(gen * MAX_RULES + i), value: ruleValue(r) })),
   };
+}
+
+/** The per-value class arrays (map, table, slots per generation): 131,000 slots that appliers
+ *  write straight from the tables instead of through encodeGeneration's Buffer pairs. */
+export function classArrays(c: CompiledPolicy): [string, Uint32Array, number][] {
+  return [
+    [FW_MAPS.proto, c.proto, PROTO_SLOTS],
+    [FW_MAPS.sport, c.sport, PORT_SLOTS],
+    [FW_MAPS.dport, c.dport, PORT_SLOTS],
+    [FW_MAPS.flags, c.flags, FLAG_SLOTS],
+  ];
 }
 
 /** The write that makes generation `gen` live. */

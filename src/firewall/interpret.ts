@@ -17,9 +17,12 @@ import {
   PORT_NONE,
   PORT_SLOTS,
   PROTO_SLOTS,
+  classArrays,
+  classValue,
   encodeGeneration,
   flipWrite,
   lpmKey,
+  LPM_GEN_BITS,
   u32,
   type CompiledPolicy,
 } from './compile.js';
@@ -30,6 +33,13 @@ import { packetFacts, type PacketFacts } from './reference.js';
 const LPM_MAPS: ReadonlySet<string> = new Set([
   FW_MAPS.blockV4, FW_MAPS.blockV6, FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6,
 ]);
+
+const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+/** u32(n).toString('hex') without the Buffer: the key of array slot n in this model. */
+function u32Hex(n: number): string {
+  return HEX_BYTES[n & 255]! + HEX_BYTES[(n >>> 8) & 255]! + HEX_BYTES[(n >>> 16) & 255]! + HEX_BYTES[n >>> 24]!;
+}
 
 export type ImageDecision =
   | { verdict: 'pass'; kind: 'non-ip' }
@@ -44,6 +54,7 @@ export type ImageRateLimiter = (rule: number, pps: number, burst: number, src: U
 export class FirewallMapState {
   /** map name → key hex → value bytes */
   readonly maps = new Map<string, Map<string, Buffer>>();
+  private readonly prefixLengths = new Map<string, number[]>();
 
   constructor() {
     for (const name of Object.values(FW_MAPS)) this.maps.set(name, new Map());
@@ -65,10 +76,19 @@ export class FirewallMapState {
   apply(compiled: CompiledPolicy, hooks: { beforeFlip?: () => void } = {}): 0 | 1 {
     const gen = (1 - this.activeGeneration()) as 0 | 1;
     this.clearLpm(gen);
-    for (const [name, entries] of Object.entries(encodeGeneration(compiled, gen))) {
+    const none = new Uint32Array(0);
+    for (const [name, entries] of Object.entries(encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none }, gen))) {
       const m = this.map(name);
       for (const e of entries) m.set(e.key.toString('hex'), e.value);
     }
+    // The class arrays as applyCompiled writes them: slot by slot from the tables (the same
+    // bytes as encodeGeneration's, one value buffer per class).
+    const values = Array.from(compiled.summaries, (_, id) => classValue(compiled, id));
+    for (const [name, table, slots] of classArrays(compiled)) {
+      const m = this.map(name);
+      table.forEach((id, i) => m.set(u32Hex(gen * slots + i), values[id]!));
+    }
+    this.indexPrefixLengths();
     hooks.beforeFlip?.();
     const old = (1 - gen) as 0 | 1;
     const f = flipWrite(gen);
@@ -82,12 +102,24 @@ export class FirewallMapState {
       const m = this.map(name);
       for (const k of [...m.keys()]) if (Buffer.from(k, 'hex')[4] === gen) m.delete(k);
     }
+    this.indexPrefixLengths();
   }
 
-  /** Longest-prefix match as BPF_MAP_TYPE_LPM_TRIE does it, on the generation-prefixed key. */
+  /** The prefix lengths each trie holds, longest first (keys start with the u32 LE prefixlen). */
+  private indexPrefixLengths(): void {
+    for (const name of LPM_MAPS) {
+      const lens = new Set<number>();
+      for (const k of this.map(name).keys()) lens.add(Buffer.from(k.slice(0, 8), 'hex').readUInt32LE(0) - LPM_GEN_BITS);
+      this.prefixLengths.set(name, [...lens].sort((a, b) => b - a));
+    }
+  }
+
+  /** Longest-prefix match as BPF_MAP_TYPE_LPM_TRIE does it, on the generation-prefixed key
+   *  (only the prefix lengths the trie holds are tried: the same answer, far fewer probes). */
   lpmValue(name: string, gen: number, addr: Uint8Array): Buffer | undefined {
     const m = this.map(name);
-    for (let len = addr.length * 8; len >= 0; len--) {
+    for (const len of this.prefixLengths.get(name) ?? []) {
+      if (len > addr.length * 8) continue;
       const v = m.get(lpmKey(gen, maskBytes(addr, len), len).toString('hex'));
       if (v) return v;
     }
@@ -100,7 +132,7 @@ export class FirewallMapState {
   }
 
   arrayLookup(name: string, index: number): Buffer | undefined {
-    return this.map(name).get(u32(index).toString('hex'));
+    return this.map(name).get(u32Hex(index));
   }
 
   evaluate(frame: Uint8Array, rateLimit?: ImageRateLimiter): ImageDecision {

@@ -186,9 +186,15 @@ export function ruleMatches(r: FirewallRule, f: IpFacts): boolean {
   return true;
 }
 
+/** A map key for an address: a number for IPv4, a 16-character string for IPv6 (no hex:
+ *  building a million keys must stay cheap). */
+function addressKey(a: Uint8Array): number | string {
+  return a.length === 4 ? ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0 : String.fromCharCode(...a);
+}
+
 /** Blocklist lookup by prefix length (longest first), as an LPM trie answers. */
 class BlocklistIndex {
-  private readonly byLen = new Map<number, Map<string, number>>();
+  private readonly byLen = new Map<number, Map<number | string, number>>();
   private readonly lens: number[];
 
   constructor(lists: readonly Blocklist[], family: Family) {
@@ -197,7 +203,7 @@ class BlocklistIndex {
         if (e.family !== family) continue;
         let m = this.byLen.get(e.prefixLen);
         if (!m) this.byLen.set(e.prefixLen, (m = new Map()));
-        const k = Buffer.from(e.addr).toString('hex');
+        const k = addressKey(e.addr);
         if (!m.has(k)) m.set(k, l.index);
       }
     }
@@ -206,7 +212,7 @@ class BlocklistIndex {
 
   lookup(addr: Uint8Array): number | undefined {
     for (const len of this.lens) {
-      const hit = this.byLen.get(len)!.get(Buffer.from(maskBytes(addr, len)).toString('hex'));
+      const hit = this.byLen.get(len)!.get(addressKey(maskBytes(addr, len)));
       if (hit !== undefined) return hit;
     }
     return undefined;
