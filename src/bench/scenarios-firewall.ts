@@ -24,6 +24,7 @@ import { applyCompiled } from '../firewall/apply.js';
 import { compilePolicy, type CompiledPolicy } from '../firewall/compile.js';
 import { firewallObjectPath, FIREWALL_PROGRAM } from '../firewall/instance.js';
 import { policyFromObject } from '../firewall/load.js';
+import type { FirewallPolicy } from '../firewall/schema.js';
 import { runCommand } from '../net/index.js';
 import type { XdpScenarioLoader } from './scenarios-lb.js';
 import type { Scenario, ScenarioEnv, ScenarioHandle, Traffic } from './scenarios.js';
@@ -34,14 +35,14 @@ const RULE_PORT_BASE = 10000;
 
 type Ending = 'fall' | 'match';
 
-interface Job {
+export interface Job {
   rules: number;
   ending: Ending;
   blocklist: boolean;
 }
 
 /** The receiver's /24 and /64 (the sender shares them): kept out of the blocklist. */
-interface Link {
+export interface Link {
   v4: string;
   v6: string;
 }
@@ -80,22 +81,24 @@ function cached<T>(key: string, make: () => T): T {
 
 const trafficKey = (env: ScenarioEnv, link: Link): string => `${env.traffic.protocol}/${env.traffic.family}/${env.dropPort}/${link.v4}/${link.v6}`;
 
+/** The benchmark's policy for a job: exported for the test that checks what the traffic hits. */
+export function benchPolicy(traffic: Traffic, dropPort: number, link: Link, job: Job): FirewallPolicy {
+  const { protocol, family } = traffic;
+  const rules: Record<string, unknown>[] = Array.from({ length: job.ending === 'match' ? job.rules - 1 : job.rules }, (_, i) => ({
+    name: `r${i}`,
+    action: i % 2 ? 'pass' : 'drop',
+    proto: protocol,
+    src: [ruleSource(family, i)],
+    dstPorts: [RULE_PORT_BASE + i],
+  }));
+  if (job.ending === 'match') rules.push({ name: 'match', action: 'drop', proto: protocol, dstPorts: [dropPort] });
+  const list = job.blocklist ? blocklist(link) : undefined;
+  const blocklists = list ? [{ name: 'bench', entries: [...list.v4, ...list.v6] }] : [];
+  return policyFromObject({ apiVersion: 'xdpkit/v1', kind: 'FirewallPolicy', default: job.ending === 'fall' ? 'drop' : 'pass', blocklists, rules });
+}
+
 function compiledPolicy(env: ScenarioEnv, link: Link, job: Job): CompiledPolicy {
-  return cached(`xdp/${job.rules}/${job.ending}/${job.blocklist}/${trafficKey(env, link)}`, () => {
-    const { protocol, family } = env.traffic;
-    const rules: Record<string, unknown>[] = Array.from({ length: job.ending === 'match' ? job.rules - 1 : job.rules }, (_, i) => ({
-      name: `r${i}`,
-      action: i % 2 ? 'pass' : 'drop',
-      proto: protocol,
-      src: [ruleSource(family, i)],
-      dstPorts: [RULE_PORT_BASE + i],
-    }));
-    if (job.ending === 'match') rules.push({ name: 'match', action: 'drop', proto: protocol, dstPorts: [env.dropPort] });
-    const list = job.blocklist ? blocklist(link) : undefined;
-    const blocklists = list ? [{ name: 'bench', entries: [...list.v4, ...list.v6] }] : [];
-    const policy = policyFromObject({ apiVersion: 'xdpkit/v1', kind: 'FirewallPolicy', default: job.ending === 'fall' ? 'drop' : 'pass', blocklists, rules });
-    return compilePolicy(policy);
-  });
+  return cached(`xdp/${job.rules}/${job.ending}/${job.blocklist}/${trafficKey(env, link)}`, () => compilePolicy(benchPolicy(env.traffic, env.dropPort, link, job)));
 }
 
 function xdpFirewall(xdpScenario: XdpScenarioLoader, job: Job): Scenario['setup'] {
