@@ -249,25 +249,12 @@ static __always_inline void *fw_lpm_lookup(void *map4, void *map6, const struct 
 /* The blocklist index of the longest listed prefix covering the source, or NULL. */
 static __always_inline __u32 *fw_blocklist_lookup(const struct fw_facts *f, __u32 gen)
 {
-	void *trie;
+	void *trie4 = bpf_map_lookup_elem(&fw_block_v4, &gen);
+	void *trie6 = bpf_map_lookup_elem(&fw_block_v6, &gen);
 
-	if (f->family == 4) {
-		struct fw_lpm_v4 k = { .prefixlen = 64, .gen = gen };
-
-		trie = bpf_map_lookup_elem(&fw_block_v4, &gen);
-		if (!trie)
-			return NULL;
-		__builtin_memcpy(k.addr, f->src, 4);
-		return bpf_map_lookup_elem(trie, &k);
-	} else {
-		struct fw_lpm_v6 k = { .prefixlen = 160, .gen = gen };
-
-		trie = bpf_map_lookup_elem(&fw_block_v6, &gen);
-		if (!trie)
-			return NULL;
-		__builtin_memcpy(k.addr, f->src, 16);
-		return bpf_map_lookup_elem(trie, &k);
-	}
+	if (!trie4 || !trie6)
+		return NULL;
+	return fw_lpm_lookup(trie4, trie6, f, f->src, gen);
 }
 
 /* Adds one field's class to the scan (a missing entry is class 0 with an empty summary:
