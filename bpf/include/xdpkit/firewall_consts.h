@@ -1,5 +1,6 @@
 /* Limits of the firewall data plane. They must equal the constants in src/firewall/compile.ts
- * and src/firewall/layout.ts (test/kernel/firewall-layout.test.ts checks the loaded maps). */
+ * and src/firewall/apply.ts (test/kernel/firewall-layout.test.ts checks the structs and the
+ * loaded maps' sizes). */
 #ifndef XDPKIT_FIREWALL_CONSTS_H
 #define XDPKIT_FIREWALL_CONSTS_H
 
@@ -17,7 +18,9 @@
 /* IPv6 extension headers walked (hop-by-hop, routing, destination options, fragment). */
 #define FW_MAX_IPV6_EXT 8
 
-/* Trie capacities (LPM tries are not preallocated: these are caps, per both generations). */
+/* Trie capacities (LPM tries are not preallocated: these are caps). FW_FIELD_ENTRIES holds both
+ * generations; FW_BLOCK_ENTRIES is the template of the per-generation blocklist tries, which
+ * apply creates sized to the policy's prefixes. */
 #ifndef FW_BLOCK_ENTRIES
 #define FW_BLOCK_ENTRIES (4 << 20)
 #endif
