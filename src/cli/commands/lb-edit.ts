@@ -52,6 +52,8 @@ const enumArg = <T extends string>(values: readonly T[], option: string) =>
 
 const EDITS_NOTE = '\nEdits change the live load balancer only: the next lb apply -f FILE replaces them with the file.\n';
 
+const SERVICE_ARG = 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service';
+
 interface Edit {
   iface?: string;
 }
@@ -118,16 +120,10 @@ export function lbServiceCommand(): Command {
       new Command('del')
         .alias('delete')
         .description('remove a service; its traffic passes to the host untouched from the flip on')
-        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service'),
-    ).action((ref: string, options: Edit, command: Command) => {
-      let removed = ref;
-      const r = edit(options, `removing service ${ref}`, (model) => {
-        const s = findService(model, ref);
-        removed = `${s.name} (${formatServiceKey(s)})`;
-        return removeService(model, ref);
-      });
-      report(outputFor(command), `service ${removed} removed`, r);
-    }),
+        .argument('<service>', SERVICE_ARG),
+    ).action((ref: string, options: Edit, command: Command) =>
+      editService(options, command, ref, `removing service ${ref}`, (model) => removeService(model, ref), (s) => `service ${s} removed`),
+    ),
   );
 
   service.addCommand(
@@ -189,84 +185,63 @@ function listServices(state: LbState, out: Output): void {
   });
 }
 
+/** `lb backend VERB <service> <address>` with --iface. */
+const backendVerb = (verb: string, description: string): Command =>
+  ifaceOption(new Command(verb).description(description).argument('<service>', SERVICE_ARG).argument('<address>', "the backend's address", addressArg));
+
+/**
+ * Applies one edit of a service and reports it; `says` gets the service as `name (key)` and
+ * whether the edit changed nothing (draining a draining backend).
+ */
+function editService(options: Edit, command: Command, ref: string, what: string, change: (model: LoadBalancer) => LoadBalancer, says: (service: string, unchanged: boolean) => string): void {
+  let service = ref;
+  let unchanged = false;
+  const r = edit(options, what, (model) => {
+    service = describe(model, ref);
+    const next = change(model);
+    unchanged = next === model;
+    return next;
+  });
+  report(outputFor(command), says(service, unchanged), r);
+}
+
 export function lbBackendCommand(): Command {
   const backend = new Command('backend').description('backends of a service of the live load balancer').addHelpText('after', EDITS_NOTE);
 
   backend.addCommand(
-    ifaceOption(
-      new Command('add')
-        .description('add a backend to a service (it gets its Maglev share of new flows from the flip on)')
-        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
-        .argument('<address>', "the backend's address", addressArg)
-        .option('--weight <w>', `share of new flows, 0..${MAX_WEIGHT} (default 1)`, weightArg)
-        .option('--mac <mac>', 'next-hop MAC (default: from the neighbour table)', lbArg(parseMac, '--mac', 'e.g. 02:00:00:00:01:01')),
-    ).action((ref: string, address: string, options: Edit & { weight?: number; mac?: string }, command: Command) => {
-      if (options.mac === undefined && !neighbourMacs().has(address)) {
-        throw new InvalidArgumentError(`no MAC for ${address}: this host's neighbour table does not have it`, {
-          hint: `give it with --mac, or let this host learn it first (ping -c 1 ${address})`,
-        });
-      }
-      let name = ref;
-      const r = edit(options, `adding backend ${address} to ${ref}`, (model) => {
-        name = describe(model, ref);
-        return addBackend(model, ref, { address, ...(options.weight !== undefined && { weight: options.weight }), ...(options.mac !== undefined && { mac: options.mac }) });
-      });
-      report(outputFor(command), `backend ${address} added to ${name}`, r);
-    }),
+    backendVerb('add', 'add a backend to a service (it gets its Maglev share of new flows from the flip on)')
+      .option('--weight <w>', `share of new flows, 0..${MAX_WEIGHT} (default 1)`, weightArg)
+      .option('--mac <mac>', 'next-hop MAC (default: from the neighbour table)', lbArg(parseMac, '--mac', 'e.g. 02:00:00:00:01:01'))
+      .action((ref: string, address: string, options: Edit & { weight?: number; mac?: string }, command: Command) => {
+        if (options.mac === undefined && !neighbourMacs().has(address)) {
+          throw new InvalidArgumentError(`no MAC for ${address}: this host's neighbour table does not have it`, {
+            hint: `give it with --mac, or let this host learn it first (ping -c 1 ${address})`,
+          });
+        }
+        const spec = { address, ...(options.weight !== undefined && { weight: options.weight }), ...(options.mac !== undefined && { mac: options.mac }) };
+        editService(options, command, ref, `adding backend ${address} to ${ref}`, (model) => addBackend(model, ref, spec), (s) => `backend ${address} added to ${s}`);
+      }),
   );
-
   backend.addCommand(
-    ifaceOption(
-      new Command('del')
-        .alias('delete')
-        .description("remove a backend: its flows move to the others (drain it first to let them end)")
-        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
-        .argument('<address>', "the backend's address", addressArg),
-    ).action((ref: string, address: string, options: Edit, command: Command) => {
-      let name = ref;
-      const r = edit(options, `removing backend ${address} from ${ref}`, (model) => {
-        name = describe(model, ref);
-        return removeBackend(model, ref, address);
-      });
-      report(outputFor(command), `backend ${address} removed from ${name}`, r);
-    }),
+    backendVerb('del', 'remove a backend: its flows move to the others (drain it first to let them end)')
+      .alias('delete')
+      .action((ref: string, address: string, options: Edit, command: Command) =>
+        editService(options, command, ref, `removing backend ${address} from ${ref}`, (model) => removeBackend(model, ref, address), (s) => `backend ${address} removed from ${s}`),
+      ),
   );
-
-  const stateCommand = (verb: string, state: BackendState, description: string): Command =>
-    ifaceOption(
-      new Command(verb)
-        .description(description)
-        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
-        .argument('<address>', "the backend's address", addressArg),
-    ).action((ref: string, address: string, options: Edit, command: Command) => {
-      let name = ref;
-      let unchanged = false;
-      const r = edit(options, `setting backend ${address} of ${ref} ${state}`, (model) => {
-        name = describe(model, ref);
-        const next = setBackendState(model, ref, address, state);
-        unchanged = next === model;
-        return next;
-      });
-      report(outputFor(command), `backend ${address} of ${name} ${unchanged ? `was already ${state}` : `now ${state}`}`, r);
-    });
   backend.addCommand(
-    ifaceOption(
-      new Command('weight')
-        .description('change a backend\'s share of new flows (its established flows stay)')
-        .argument('<service>', 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service')
-        .argument('<address>', "the backend's address", addressArg)
-        .argument('<weight>', `0..${MAX_WEIGHT} (0 = no new flows)`, weightArg),
-    ).action((ref: string, address: string, weight: number, options: Edit, command: Command) => {
-      let name = ref;
-      const r = edit(options, `setting the weight of backend ${address} of ${ref}`, (model) => {
-        name = describe(model, ref);
-        return setBackendWeight(model, ref, address, weight);
-      });
-      report(outputFor(command), `backend ${address} of ${name} now has weight ${weight}`, r);
-    }),
+    backendVerb('weight', "change a backend's share of new flows (its established flows stay)")
+      .argument('<weight>', `0..${MAX_WEIGHT} (0 = no new flows)`, weightArg)
+      .action((ref: string, address: string, weight: number, options: Edit, command: Command) =>
+        editService(options, command, ref, `setting the weight of backend ${address} of ${ref}`, (model) => setBackendWeight(model, ref, address, weight), (s) => `backend ${address} of ${s} now has weight ${weight}`),
+      ),
   );
-  backend.addCommand(stateCommand('drain', 'draining', 'no new flows to a backend; its established flows stay until they end'));
-  backend.addCommand(stateCommand('undrain', 'active', 'a drained backend takes new flows again').alias('activate'));
+  const stateVerb = (verb: string, state: BackendState, description: string): Command =>
+    backendVerb(verb, description).action((ref: string, address: string, options: Edit, command: Command) =>
+      editService(options, command, ref, `setting backend ${address} of ${ref} ${state}`, (model) => setBackendState(model, ref, address, state), (s, unchanged) => `backend ${address} of ${s} ${unchanged ? 'was already' : 'now'} ${state}`),
+    );
+  backend.addCommand(stateVerb('drain', 'draining', 'no new flows to a backend; its established flows stay until they end'));
+  backend.addCommand(stateVerb('undrain', 'active', 'a drained backend takes new flows again').alias('activate'));
   return backend;
 }
 
