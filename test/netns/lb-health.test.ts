@@ -41,6 +41,7 @@ describe('lb health: a backend whose service stops is taken out and comes back',
   const waiters: (() => void)[] = [];
   let checkerErr = '';
   const dir = mkdtempSync(join(tmpdir(), 'xdpkit-lb-health-'));
+  const config = join(dir, 'lb.yaml');
 
   const startServer = async (be: BackendName) => servers.set(be, await startBackend(net.bed, be, PORT, [net.vip.v4, net.backends[be].v4]));
   const stopServer = async (be: BackendName) => {
@@ -85,7 +86,6 @@ describe('lb health: a backend whose service stops is taken out and comes back',
     const backends = () => BACKENDS.map((be) => `      - { address: "${net.backends[be].v4}", mac: "${net.backends[be].mac}" }`).join('\n');
     // An address on the segment that nobody holds: its checks hang until their timeout.
     const silent = () => net.lb.v4.replace(/\.\d+$/, '.250');
-    const config = join(dir, 'lb.yaml');
     writeFileSync(
       config,
       `apiVersion: xdpkit/v1
@@ -156,6 +156,10 @@ ${backends()}
     assert.ok(list.checker !== null && list.checker.pid > 0, 'service list sees the running checker');
     const web = list.services.find((s) => s.name === 'web')!;
     assert.deepEqual(web.backends.map((b) => [nameOf(b.address), b.health]), [['be1', 'up'], ['be2', 'down'], ['be3', 'up']]);
+    // Applying the file again (a new generation) keeps be2 out: the checker's decision stands.
+    assertOk(await lbCli(['lb', 'apply', '-f', config, '--iface', 'eth0']));
+    const again = await flows(150);
+    assert.deepEqual(Object.keys(again).sort(), ['be1', 'be3'], `after a re-apply: ${JSON.stringify(again)}`);
   });
 
   it('be2 starts again: it comes back and takes new flows', async (ctx) => {
