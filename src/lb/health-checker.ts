@@ -47,7 +47,7 @@ export interface HealthCheckerOptions {
   onTargets?(targets: { service: string; backend: string; check: HealthCheck }[]): void;
 }
 
-interface Target {
+export interface Target {
   ref: string;
   service: string;
   vip: string;
@@ -64,7 +64,8 @@ interface Tracked {
   pending: Omit<HealthChange, 'time' | 'iface'>[];
 }
 
-function targetsOf(state: LbState): Target[] {
+/** Every backend of every service with a healthCheck. */
+export function targetsOf(state: LbState): Target[] {
   return state.model.services.flatMap((s) =>
     s.healthCheck ? s.backends.map((b) => ({ ref: backendRef(s, b.address), service: s.name, vip: formatServiceKey(s), backend: b.address, check: s.healthCheck! })) : [],
   );
@@ -166,4 +167,22 @@ async function checkUntilAborted(options: HealthCheckerOptions): Promise<void> {
     timer.abort();
     options.signal.removeEventListener('abort', stop);
   }
+}
+
+export interface CheckOnce {
+  service: string;
+  vip: string;
+  backend: string;
+  check: HealthCheck;
+  /** What the live tables say now (the checker's last decision). */
+  health: Health;
+  result: ProbeResult;
+}
+
+/** `lb health --once`: every check run once, in parallel; nothing changes in the tables. */
+export async function checkOnce(state: LbState): Promise<CheckOnce[]> {
+  const down = new Set(state.down ?? []);
+  const targets = targetsOf(state);
+  const results = await Promise.all(targets.map((t) => probe(t.backend, t.check)));
+  return targets.map((t, i) => ({ service: t.service, vip: t.vip, backend: t.backend, check: t.check, health: down.has(t.ref) ? 'down' : 'up', result: results[i]! }));
 }

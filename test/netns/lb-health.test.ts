@@ -152,10 +152,17 @@ ${backends()}
     assert.match(c.reason, /2 failed checks in a row \(fall 2\): tcp:8080 connect ECONNREFUSED/);
     const t = await flows(300);
     assert.deepEqual(Object.keys(t).sort(), ['be1', 'be3'], `only be1 and be3 answer, no failures: ${JSON.stringify(t)}`);
-    const list = assertOk(await lbCli(['--json', 'lb', 'service', 'list'])).json<{ checker: { pid: number } | null; services: { name: string; backends: { address: string; health: string }[] }[] }>();
+    const list = assertOk(await lbCli(['--json', 'lb', 'service', 'list'])).json<{ generation: number; checker: { pid: number } | null; services: { name: string; backends: { address: string; health: string }[] }[] }>();
     assert.ok(list.checker !== null && list.checker.pid > 0, 'service list sees the running checker');
     const web = list.services.find((s) => s.name === 'web')!;
     assert.deepEqual(web.backends.map((b) => [nameOf(b.address), b.health]), [['be1', 'up'], ['be2', 'down'], ['be3', 'up']]);
+    // A dry run beside the running checker: every check once, nothing flipped.
+    const once = assertOk(await lbCli(['--json', 'lb', 'health', '--once'])).json<{ checks: { service: string; backend: string; health: string; result: { ok: boolean; detail: string } }[] }>();
+    const webChecks = once.checks.filter((x) => x.service === 'web').map((x) => [nameOf(x.backend), x.result.ok, x.health]);
+    assert.deepEqual(webChecks, [['be1', true, 'up'], ['be2', false, 'down'], ['be3', true, 'up']]);
+    assert.match(once.checks.find((x) => x.service === 'web' && nameOf(x.backend) === 'be2')!.result.detail, /ECONNREFUSED/);
+    const listAfter = assertOk(await lbCli(['--json', 'lb', 'service', 'list'])).json<{ generation: number }>();
+    assert.equal(listAfter.generation, list.generation, 'the dry run flipped nothing');
     // Applying the file again (a new generation) keeps be2 out: the checker's decision stands.
     assertOk(await lbCli(['lb', 'apply', '-f', config, '--iface', 'eth0']));
     const again = await flows(150);

@@ -7,8 +7,8 @@
  * the last decided states if the checker stops (run it under systemd with Restart=always).
  */
 import { Command } from 'commander';
-import { lbInterface } from '../../lb/deploy.js';
-import { runHealthChecker, type HealthChange } from '../../lb/health-checker.js';
+import { lbInterface, lbStateOf } from '../../lb/deploy.js';
+import { checkOnce, runHealthChecker, type HealthChange } from '../../lb/health-checker.js';
 import { outputFor } from '../output.js';
 import { argParser, parseInterfaceName } from '../validate.js';
 
@@ -22,6 +22,7 @@ export function lbHealthCommand(): Command {
     .description('run the health checks of the live load balancer until Ctrl-C; take failing backends out and back in')
     .argument('[iface]', 'interface (default: the only load balancer in this namespace)', argParser(parseInterfaceName, 'interface'))
     .option('--verbose', 'print every check result (stderr)')
+    .option('--once', 'run every check once and show the results; change nothing (a dry run)')
     .addHelpText(
       'after',
       '\nChecks come from the service\'s healthCheck (YAML, or lb service add --health-check): a TCP\n' +
@@ -30,9 +31,21 @@ export function lbHealthCommand(): Command {
         'flows are re-picked), rise good ones put it back. One line per change on stdout (--json: one\n' +
         'object per line). Stopping the checker leaves the tables as they are.',
     )
-    .action(async (ifname: string | undefined, options: { verbose?: boolean }, command: Command) => {
+    .action(async (ifname: string | undefined, options: { verbose?: boolean; once?: boolean }, command: Command) => {
       const out = outputFor(command);
       const iface = lbInterface(ifname);
+      if (options.once) {
+        const results = await checkOnce(lbStateOf(iface));
+        out.result({ iface, checks: results }, () => {
+          if (results.length === 0) out.line(`${iface}: no service has a healthCheck`);
+          else
+            out.table(
+              ['SERVICE', 'BACKEND', 'CHECK', 'RESULT', 'DETAIL', 'MS', 'IN TABLE'].map((header) => ({ header, ...(header === 'MS' && { align: 'right' as const }) })),
+              results.map((r) => [r.service, r.backend, r.check.type, r.result.ok ? 'good' : 'FAILED', r.result.detail, r.result.ms, r.health]),
+            );
+        });
+        return;
+      }
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
