@@ -199,8 +199,16 @@ export const SCENARIOS: readonly Scenario[] = [
       // xdp-filter pins its maps in the host's bpffs: unload it before the testbed's own signal
       // handler removes the namespace (prepended, so it runs first).
       let loaded = false;
+      // The same Ctrl-C stops an xdp-filter command that may be running (it holds xdp-filter's
+      // lock until it has exited): retry for a moment.
+      const unloadNow = (): void => {
+        for (let attempt = 0; attempt < 20; attempt++) {
+          if (spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, 'xdp-filter', 'unload', env.ifname], { stdio: 'ignore' }).status === 0) return;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        }
+      };
       const onSignal = (): void => {
-        if (loaded) spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, 'xdp-filter', 'unload', env.ifname], { stdio: 'ignore' });
+        if (loaded) unloadNow();
         removeSignalHandlers();
       };
       const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -208,8 +216,9 @@ export const SCENARIOS: readonly Scenario[] = [
       signals.forEach((sig) => process.prependListener(sig, onSignal));
       const unload = async (): Promise<void> => {
         if (!loaded) return;
-        loaded = false;
+        // Still "loaded" while the command runs: a Ctrl-C now stops it, and the handler unloads.
         await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]);
+        loaded = false;
       };
       return {
         async activate() {
