@@ -26,7 +26,7 @@ describe('benchmark firewall policies', () => {
       })[0]!;
       const decide = (job: Job) => createReferenceEvaluator(benchPolicy({ protocol, family }, 9, link, job)).evaluate(frame);
       it(`${protocol.toUpperCase()}/IPv${family}: fall-through and last-rule match`, () => {
-        for (const rules of [1, 100, 1000]) {
+        for (const rules of [1, 100, 1000, 10000]) {
           assert.deepEqual(decide({ rules, ending: 'fall', blocklist: false }), { verdict: 'drop', kind: 'default' });
           const match = decide({ rules, ending: 'match', blocklist: false });
           assert.equal(match.kind === 'rule' && match.rule, rules - 1);
