@@ -318,6 +318,24 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     }
   });
 
+  it('with two load balancers in the namespace, a command without an interface asks which', async () => {
+    await bed.exec('b', ['ip', 'link', 'add', 'lbx0', 'type', 'veth', 'peer', 'name', 'lbx1']);
+    await bed.exec('b', ['ip', 'link', 'set', 'lbx0', 'up']);
+    await bed.exec('b', ['ip', 'link', 'set', 'lbx1', 'up']);
+    try {
+      assertOk(await cli(['lb', 'apply', '-f', join(dir, 'lb.yaml'), '--iface', 'lbx0']));
+      assertHumanError(await cli(['lb', 'backend', 'drain', 'dns', backend(1)]), { code: 1, message: /load balancers on eth0, lbx0/, hint: /say which one with --iface/ });
+      assertHumanError(await cli(['lb', 'stats']), { code: 1, message: /load balancers on eth0, lbx0/ });
+      assert.match((await edit(['backend', 'drain', 'dns', backend(1), '--iface', 'lbx0'])).change, /now draining/);
+      assert.equal(assertOk(await cli(['--json', 'lb', 'service', 'list', 'lbx0'])).json<ListJson>().services[0]!.backends[0]!.state, 'draining');
+      assertJsonError(await cli(['--json', 'lb', 'service', 'list']), { code: 1, type: 'InvalidArgumentError', message: /load balancers on eth0, lbx0/ });
+    } finally {
+      assertOk(await cli(['prog', 'unload', 'lbx0']));
+      await bed.exec('b', ['ip', 'link', 'del', 'lbx0']);
+    }
+    assert.equal((await list()).iface, 'eth0', 'one load balancer again: found without --iface');
+  });
+
   it('a second lb apply replaces the CLI edits with the file (declarative), keeping stable ids', async () => {
     const r: CliRun = assertOk(await cli(['--json', 'lb', 'apply', '-f', join(dir, 'lb.yaml'), '--iface', 'eth0']));
     assert.equal(r.json<{ attached: boolean }>().attached, false);
