@@ -114,6 +114,11 @@ _Static_assert(FW_MAX_CHUNKS <= 32, "fw_class.chunks has one bit per chunk");
 static __always_inline int fw_manual_block(const struct fw_facts *f)
 {
 	struct fw_man_block *b;
+	__u32 zero = 0;
+	__u32 *active = bpf_map_lookup_elem(&fw_man_active, &zero);
+
+	if (!active || !*active)
+		return 0;
 
 	if (f->family == 4) {
 		struct fw_man_v4 k = { .prefixlen = 32 };
@@ -257,6 +262,18 @@ static __always_inline __u32 *fw_blocklist_lookup(const struct fw_facts *f, __u3
 	return fw_lpm_lookup(trie4, trie6, f, f->src, gen);
 }
 
+/* The class of a source (field 0) or destination (field 1) address: from the config when
+ * the family's trie holds only /0, else by LPM lookup. */
+static __always_inline const struct fw_class *fw_address_class(const struct fw_config *cfg, int field, void *map4, void *map6,
+							       const struct fw_facts *f, const __u8 *addr, __u32 gen)
+{
+	__u32 slot = FW_ANY_SLOT(field, f->family) & 3;
+
+	if (cfg->any_fields & (1 << slot))
+		return &cfg->any[slot];
+	return fw_lpm_lookup(map4, map6, f, addr, gen);
+}
+
 /* Adds one field's class to the scan (a missing entry is class 0 with an empty summary:
  * nothing matches, as the interpreter models it). */
 static __always_inline void fw_add_class(struct fw_scan *s, int k, const struct fw_class *v)
@@ -322,8 +339,8 @@ int xdp_firewall(struct xdp_md *ctx)
 	s.chunks = cfg->chunks;
 	s.rule = FW_MAX_RULES;
 	s.todo = ~0U;
-	fw_add_class(&s, 0, fw_lpm_lookup(&fw_src_v4, &fw_src_v6, &f, f.src, gen));
-	fw_add_class(&s, 1, fw_lpm_lookup(&fw_dst_v4, &fw_dst_v6, &f, f.dst, gen));
+	fw_add_class(&s, 0, fw_address_class(cfg, 0, &fw_src_v4, &fw_src_v6, &f, f.src, gen));
+	fw_add_class(&s, 1, fw_address_class(cfg, 1, &fw_dst_v4, &fw_dst_v6, &f, f.dst, gen));
 	fw_add_class(&s, 2, fw_array_class(&fw_proto, gen * FW_PROTO_SLOTS + f.proto));
 	fw_add_class(&s, 3, fw_array_class(&fw_sport, gen * FW_PORT_SLOTS + (f.has_ports ? f.sport : FW_PORT_NONE)));
 	fw_add_class(&s, 4, fw_array_class(&fw_dport, gen * FW_PORT_SLOTS + (f.has_ports ? f.dport : FW_PORT_NONE)));

@@ -41,7 +41,7 @@ export const MISC_SLOTS = 6;
 export const MISC = { malformed: 0, default: 1, rateLimited: 2, nonIp: 3, mitigated: 4, blocked: 5 } as const;
 export const FW_STATS_MAPS = { rules: 'fw_rule_stats', lists: 'fw_list_stats', misc: 'fw_misc_stats', rate: 'fw_rate', decision: 'fw_decision_map' } as const;
 /** State outside the policy generations: mitigation's per-source counters and blocks, manual blocks. */
-export const FW_STATE_MAPS = { mitRate: 'fw_mit_rate', mitBlock: 'fw_mit_block', manV4: 'fw_man_v4', manV6: 'fw_man_v6' } as const;
+export const FW_STATE_MAPS = { mitRate: 'fw_mit_rate', mitBlock: 'fw_mit_block', manV4: 'fw_man_v4', manV6: 'fw_man_v6', manActive: 'fw_man_active' } as const;
 /** Every map of bpf/firewall.c that holds state (for pinning and reuse). */
 export const FW_ALL_MAPS: readonly string[] = [...Object.values(FW_MAPS), ...Object.values(FW_STATS_MAPS), ...Object.values(FW_STATE_MAPS), 'xdp_stats'];
 

@@ -5,12 +5,16 @@
  * process.hrtime reads) or 0 for "until deleted". The data plane stops matching an entry when it
  * expires; an expired entry still hides a shorter live prefix around it (an LPM trie returns only
  * the longest match), so every operation here first deletes the expired ones.
+ * fw_man_active[0] tells the data plane whether to look at all: set after an entry is added;
+ * cleared when the tries are empty, then checked again, so that a block another process adds
+ * meanwhile (it sets the flag after its insert) is never left unenforced.
  */
 import { InvalidArgumentError, NotFoundError } from '../bpf/errors.js';
 import type { BpfMap } from '../bpf/map.js';
 import type { MapSource } from './apply.js';
 import { FW_STATE_MAPS } from './apply.js';
 import { formatCidr, type Cidr } from './cidr.js';
+import { u32 } from './compile.js';
 import { fwManBlockCodec, fwManV4Codec, fwManV6Codec } from './layout.js';
 
 export interface ManualBlock {
@@ -39,6 +43,19 @@ function trieOf(maps: MapSource, family: 4 | 6): BpfMap<ManKey, ManValue> {
 
 const keyOf = (c: Cidr): ManKey => ({ prefixlen: c.prefixLen, addr: Array.from(c.addr) });
 
+function setActive(maps: MapSource, active: boolean): void {
+  maps(FW_STATE_MAPS.manActive).set(u32(0), u32(active ? 1 : 0));
+}
+
+const anyBlocks = (maps: MapSource): boolean => tries(maps).some(([, trie]) => !trie.keys().next().done);
+
+/** Clears fw_man_active when no block is left (see above for the order). */
+function refreshActive(maps: MapSource): void {
+  if (anyBlocks(maps)) return;
+  setActive(maps, false);
+  if (anyBlocks(maps)) setActive(maps, true);
+}
+
 /** Deletes expired entries; returns how many. */
 export function pruneExpiredBlocks(maps: MapSource, now = monotonicNs()): number {
   let removed = 0;
@@ -47,6 +64,7 @@ export function pruneExpiredBlocks(maps: MapSource, now = monotonicNs()): number
     trie.deleteMany(expired);
     removed += expired.length;
   }
+  if (removed > 0) refreshActive(maps);
   return removed;
 }
 
@@ -59,12 +77,16 @@ export function addBlock(maps: MapSource, cidr: Cidr, ttlSeconds?: number): void
   pruneExpiredBlocks(maps, now);
   const until = ttlSeconds === undefined ? 0n : now + BigInt(Math.round(ttlSeconds * 1e9));
   trieOf(maps, cidr.family).set(keyOf(cidr), { until_ns: until, dropped: 0n });
+  setActive(maps, true);
 }
 
 /** Removes the block of exactly `cidr`; a NotFoundError lists the blocks when there is none. */
 export function deleteBlock(maps: MapSource, cidr: Cidr): void {
   pruneExpiredBlocks(maps);
-  if (trieOf(maps, cidr.family).delete(keyOf(cidr))) return;
+  if (trieOf(maps, cidr.family).delete(keyOf(cidr))) {
+    refreshActive(maps);
+    return;
+  }
   const present = listBlocks(maps).map((b) => b.cidr);
   throw new NotFoundError(`${formatCidr(cidr)} is not blocked`, {
     details: present.length > 0 ? `blocked now: ${present.join(', ')}` : 'nothing is blocked',

@@ -47,8 +47,11 @@
  * Byte layouts (little-endian host = bpfel):
  *   fw_ctrl    key u32 0            value { u32 active_gen }
  *   fw_config  key u32 gen          value { u32 rule_count; u32 chunks; u8 default_verdict;
- *                                          u8 malformed_verdict; u8 pad[2]; u32 mit_pps;
- *                                          u64 mit_block_ns }  (verdict 0 pass, 1 drop)
+ *                                          u8 malformed_verdict; u8 any_fields; u8 pad;
+ *                                          u32 mit_pps; u64 mit_block_ns; fw_class any[4] }
+ *              (verdict 0 pass, 1 drop; any_fields bit s: address lookups of slot s — src v4,
+ *              src v6, dst v4, dst v6 — are skipped, the class is any[s], because that trie
+ *              holds only its /0)
  *   fw_block_v4/fw_block_v6  key { u32 prefixlen; u8 gen; u8 pad[3]; u8 addr[4 or 16] }  value u32 list
  *   fw_src_v4/fw_dst_v4/fw_src_v6/fw_dst_v6  key as above      value { u32 id; u32 chunks } (fw_class)
  *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value { u32 id; u32 chunks } (fw_class)
@@ -107,6 +110,9 @@ export interface CompiledPolicy {
   /** Mitigation: packets per second per source before it is blocked (0 = off), and for how long. */
   mitigationPps: number;
   mitigationBlockNs: bigint;
+  /** Address classes without a lookup, by ANY_SLOTS order (src v4, src v6, dst v4, dst v6):
+   *  the class of every address when the trie holds only /0, else undefined. */
+  anyClasses: (number | undefined)[];
   rules: { action: 0 | 1 | 2; pps: number; burst: number }[];
   blockV4: LpmEntry[];
   blockV6: LpmEntry[];
@@ -296,7 +302,10 @@ export function compilePolicy(policy: FirewallPolicy): CompiledPolicy {
     flags: flagClasses(t, rules),
     classes: t.classes,
     summaries: Uint32Array.from(t.classes, (bits) => chunkSummary(bits, chunks)),
+    anyClasses: [],
   };
+  // A trie with only its /0 gives every address the same class: the program skips the lookup.
+  compiled.anyClasses = [compiled.srcV4, compiled.srcV6, compiled.dstV4, compiled.dstV6].map((e) => (e.length === 1 ? e[0]!.value : undefined));
   if (t.classes.length * chunks > MAX_BITMAP_CHUNKS) {
     throw new PolicyTooLargeError(
       `the policy needs ${t.classes.length} rule classes × ${chunks} chunks = ${t.classes.length * chunks} bitmap chunks; at most ${MAX_BITMAP_CHUNKS} fit (fewer distinct prefixes or port ranges, or fewer rules)`,
@@ -329,15 +338,26 @@ export function lpmKey(gen: number, addr: Uint8Array, prefixLen: number): Buffer
   return k;
 }
 
-export function configValue(c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs'>): Buffer {
+export function configValue(
+  c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs' | 'anyClasses' | 'summaries'>,
+): Buffer {
+  let anyFields = 0;
+  c.anyClasses.forEach((id, slot) => {
+    if (id !== undefined) anyFields |= 1 << slot;
+  });
   return encodeValue(fwConfigCodec, {
     rule_count: c.ruleCount,
     chunks: c.chunks,
     default_verdict: c.defaultVerdict,
     malformed_verdict: c.malformedVerdict,
-    pad: [0, 0],
+    any_fields: anyFields,
+    pad: 0,
     mit_pps: c.mitigationPps,
     mit_block_ns: c.mitigationBlockNs,
+    any: [0, 1, 2, 3].map((slot) => {
+      const id = c.anyClasses[slot];
+      return id === undefined ? { id: 0, chunks: 0 } : { id, chunks: c.summaries[id]! };
+    }),
   });
 }
 

@@ -27,7 +27,7 @@ import {
   type CompiledPolicy,
 } from './compile.js';
 import { maskBytes } from './cidr.js';
-import { fwClassCodec } from './layout.js';
+import { fwClassCodec, fwConfigCodec } from './layout.js';
 import { packetFacts, type PacketFacts } from './reference.js';
 
 const LPM_MAPS: ReadonlySet<string> = new Set([
@@ -151,15 +151,21 @@ export class FirewallMapState {
     const bl = this.lpmLookup(v6 ? FW_MAPS.blockV6 : FW_MAPS.blockV4, gen, f.src);
     if (bl !== undefined) return { verdict: 'drop', kind: 'blocklist', blocklist: bl };
     // A field's class and chunk summary (struct fw_class); a missing entry matches nothing.
-    const lpm = (name: string, addr: Uint8Array) => this.lpmValue(name, gen, addr);
+    // Address classes come from the config when its any_fields bit says the trie holds only /0.
+    const config = fwConfigCodec.decode(cfg, 0);
+    const decoded = (b: Buffer | undefined) => (b ? fwClassCodec.decode(b, 0) : { id: 0, chunks: 0 });
+    const address = (field: 0 | 1, name: string, addr: Uint8Array) => {
+      const slot = field * 2 + (v6 ? 1 : 0);
+      return config.any_fields & (1 << slot) ? config.any[slot]! : decoded(this.lpmValue(name, gen, addr));
+    };
     const fields = [
-      lpm(v6 ? FW_MAPS.srcV6 : FW_MAPS.srcV4, f.src),
-      lpm(v6 ? FW_MAPS.dstV6 : FW_MAPS.dstV4, f.dst),
-      this.arrayLookup(FW_MAPS.proto, gen * PROTO_SLOTS + f.proto),
-      this.arrayLookup(FW_MAPS.sport, gen * PORT_SLOTS + (f.srcPort ?? PORT_NONE)),
-      this.arrayLookup(FW_MAPS.dport, gen * PORT_SLOTS + (f.dstPort ?? PORT_NONE)),
-      this.arrayLookup(FW_MAPS.flags, gen * FLAG_SLOTS + (f.tcpFlags ?? FLAGS_NONE)),
-    ].map((b) => (b ? fwClassCodec.decode(b, 0) : { id: 0, chunks: 0 }));
+      address(0, v6 ? FW_MAPS.srcV6 : FW_MAPS.srcV4, f.src),
+      address(1, v6 ? FW_MAPS.dstV6 : FW_MAPS.dstV4, f.dst),
+      decoded(this.arrayLookup(FW_MAPS.proto, gen * PROTO_SLOTS + f.proto)),
+      decoded(this.arrayLookup(FW_MAPS.sport, gen * PORT_SLOTS + (f.srcPort ?? PORT_NONE))),
+      decoded(this.arrayLookup(FW_MAPS.dport, gen * PORT_SLOTS + (f.dstPort ?? PORT_NONE))),
+      decoded(this.arrayLookup(FW_MAPS.flags, gen * FLAG_SLOTS + (f.tcpFlags ?? FLAGS_NONE))),
+    ];
     const todo = fields.reduce((acc, c) => acc & c.chunks, 0xffffffff);
     for (let c = 0; c < chunks; c++) {
       if (((todo >>> c) & 1) === 0) continue;

@@ -14,9 +14,11 @@ export const fwConfigCodec = struct({
   chunks: u32,
   default_verdict: u8,
   malformed_verdict: u8,
-  pad: array(u8, 2),
+  any_fields: u8,
+  pad: u8,
   mit_pps: u32,
   mit_block_ns: u64,
+  any: array(fwClassCodec, 4),
 });
 export const fwRuleCodec = struct({ action: u8, pad: array(u8, 3), pps: u32, burst: u32 });
 export const fwCounterCodec = struct({ packets: u64, bytes: u64 });

@@ -11,7 +11,7 @@ import { addBlock, deleteBlock, listBlocks } from '../../src/firewall/blocks.js'
 import { parseCidr } from '../../src/firewall/cidr.js';
 import { compilePolicy, u32 } from '../../src/firewall/compile.js';
 import { FirewallTestInstance } from '../../src/firewall/instance.js';
-import { fwCounterCodec, fwManBlockCodec, fwManV4Codec } from '../../src/firewall/layout.js';
+import { fwCounterCodec, fwManBlockCodec, fwManV4Codec, fwManV6Codec } from '../../src/firewall/layout.js';
 import { policyFromObject } from '../../src/firewall/load.js';
 import { buildPacket } from '../../src/net/packet.js';
 import { sumValues } from '../../src/bpf/map.js';
@@ -56,5 +56,20 @@ describe('firewall manual blocks (BPF_PROG_TEST_RUN)', () => {
     addBlock(fw.maps, parseCidr('198.18.9.9'));
     assert.throws(() => deleteBlock(fw.maps, parseCidr('198.18.9.0/24')), (e: Error & { details?: string }) => /198\.18\.9\.0\/24 is not blocked/.test(e.message) && /198\.18\.9\.9\/32/.test(e.details ?? ''));
     assert.throws(() => addBlock(fw.maps, parseCidr('198.18.9.9'), 0), /longer than zero/);
+  });
+
+  it('fw_man_active says whether any block exists (the data plane skips the tries without one)', () => {
+    const active = () => fw.maps(FW_STATE_MAPS.manActive).get(u32(0))!.readUInt32LE(0);
+    assert.equal(active(), 1);
+    assert.equal(fw.run(udp('198.18.9.9')).kind, 'blocked');
+    deleteBlock(fw.maps, parseCidr('198.18.9.9'));
+    assert.equal(active(), 0, 'cleared with the last block');
+    addBlock(fw.maps, parseCidr('2001:db8:9::/48'), 60);
+    assert.equal(active(), 1);
+    assert.equal(fw.run(udp('2001:db8:9::1')).kind, 'blocked');
+    // Expired and pruned by a listing: cleared again.
+    fw.maps(FW_STATE_MAPS.manV6).withCodecs(fwManV6Codec, fwManBlockCodec).set({ prefixlen: 48, addr: [0x20, 0x01, 0x0d, 0xb8, 0, 9, ...Array(10).fill(0)] }, { until_ns: 1n, dropped: 0n });
+    assert.deepEqual(listBlocks(fw.maps), []);
+    assert.equal(active(), 0);
   });
 });

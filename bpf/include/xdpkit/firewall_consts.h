@@ -42,6 +42,9 @@
 #define FW_MAN_ENTRIES 65536
 #endif
 
+/* fw_config.any slots: src v4, src v6, dst v4, dst v6 (field 0 src, 1 dst). */
+#define FW_ANY_SLOT(field, family) ((field) * 2 + ((family) == 6))
+
 /* Actions (fw_rules) and verdicts (fw_config). */
 #define FW_ACTION_PASS 0
 #define FW_ACTION_DROP 1

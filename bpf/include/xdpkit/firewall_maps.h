@@ -103,6 +103,9 @@ FW_LRU(fw_mit_rate, FW_MIT_RATE_ENTRIES, struct fw_src_key, struct fw_mit_rate);
 FW_LRU(fw_mit_block, FW_MIT_BLOCK_ENTRIES, struct fw_src_key, struct fw_mit_block);
 FW_LPM(fw_man_v4, FW_MAN_ENTRIES, struct fw_man_v4, struct fw_man_block);
 FW_LPM(fw_man_v6, FW_MAN_ENTRIES, struct fw_man_v6, struct fw_man_block);
+/* [0] = 1 while the manual-block tries may hold entries (the CLI keeps it): without any, the
+ * program skips their lookup. */
+FW_ARRAY(fw_man_active, 1, __u32);
 
 FW_ARRAY(fw_decision_map, 1, struct fw_decision);
 

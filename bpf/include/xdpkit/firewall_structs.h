@@ -9,14 +9,27 @@ struct fw_ctrl {
 	__u32 active_gen;
 };
 
+/* What a field lookup (src/dst tries, proto/sport/dport/flags arrays) returns: the class id
+ * and a summary of its bitmap, bit c set when the class allows some rule of chunk c. The
+ * program ANDs the six summaries and scans only the chunks left, so a packet that falls
+ * through usually scans none (cost flat in the rule count). */
+struct fw_class {
+	__u32 id;
+	__u32 chunks;
+};
+
 struct fw_config {
 	__u32 rule_count;
 	__u32 chunks;
 	__u8 default_verdict; /* 0 pass, 1 drop */
 	__u8 malformed_verdict;
-	__u8 pad[2];
+	/* Bit FW_ANY_* set: that field trie holds only its /0 (no rule names a prefix of that field
+	 * and family), so every address has the class in any[] and the lookup is skipped. */
+	__u8 any_fields;
+	__u8 pad;
 	__u32 mit_pps;      /* mitigation threshold per source; 0 = no mitigation */
 	__u64 mit_block_ns; /* how long mitigation blocks a source */
+	struct fw_class any[4]; /* indexed FW_ANY_SLOT(field, family) */
 };
 
 /* LPM keys: prefixlen = 32 + prefix length; gen and pad are always fully matched. */
@@ -32,15 +45,6 @@ struct fw_lpm_v6 {
 	__u8 gen;
 	__u8 pad[3];
 	__u8 addr[16];
-};
-
-/* What a field lookup (src/dst tries, proto/sport/dport/flags arrays) returns: the class id
- * and a summary of its bitmap, bit c set when the class allows some rule of chunk c. The
- * program ANDs the six summaries and scans only the chunks left, so a packet that falls
- * through usually scans none (cost flat in the rule count). */
-struct fw_class {
-	__u32 id;
-	__u32 chunks;
 };
 
 struct fw_bitmap_chunk {
