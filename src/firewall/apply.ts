@@ -42,8 +42,6 @@ export const MISC = { malformed: 0, default: 1, rateLimited: 2, nonIp: 3, mitiga
 export const FW_STATS_MAPS = { rules: 'fw_rule_stats', lists: 'fw_list_stats', misc: 'fw_misc_stats', rate: 'fw_rate', decision: 'fw_decision_map' } as const;
 /** State outside the policy generations: mitigation's per-source counters and blocks, manual blocks. */
 export const FW_STATE_MAPS = { mitRate: 'fw_mit_rate', mitBlock: 'fw_mit_block', manV4: 'fw_man_v4', manV6: 'fw_man_v6', manActive: 'fw_man_active' } as const;
-/** Every map of bpf/firewall.c that holds state (for pinning and reuse). */
-export const FW_ALL_MAPS: readonly string[] = [...Object.values(FW_MAPS), ...Object.values(FW_STATS_MAPS), ...Object.values(FW_STATE_MAPS), 'xdp_stats'];
 
 /** Field tries: both generations in one trie, the generation in the key. */
 const FIELD_TRIES = [FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6];

@@ -249,11 +249,6 @@ export function createReferenceEvaluator(policy: FirewallPolicy): ReferenceEvalu
   };
 }
 
-/** One-off evaluation (builds the blocklist index each call: use createReferenceEvaluator for many). */
-export function evaluatePacket(policy: FirewallPolicy, frame: Uint8Array, options?: EvaluateOptions): Decision {
-  return createReferenceEvaluator(policy).evaluate(frame, options);
-}
-
 /** Token buckets per (rule, source address), refilled at rate.pps up to rate.burst; time in ns. */
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: bigint }>();
