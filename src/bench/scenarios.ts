@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { attachXdp, BpfObject, closeLinkFd, detachXdp, u32, type XdpTarget } from '../bpf/index.js';
+import { attachXdp, BpfObject, closeLinkFd, detachXdp, u32, XdpkitError, type XdpTarget } from '../bpf/index.js';
 import { runCommand, type TemplateProtocol } from '../net/index.js';
 import { builtinProgram, packageRoot, type BuiltinName } from '../programs/catalogue.js';
 import { builtinSetup, setRedirectTarget, type BuiltinOptions } from '../programs/configure.js';
@@ -152,6 +152,26 @@ function inNetOnly(env: ScenarioEnv, argv: string[]): Promise<unknown> {
   return runCommand(['nsenter', `--net=/run/netns/${env.netns}`, ...argv]);
 }
 
+/** xdp-filter's one lock (/run/xdp-filter.lck) is shared by every xdp-filter on the host. */
+const XDP_FILTER_LOCK = /lock/i;
+
+/**
+ * Runs xdp-filter in the receiver's namespace; while another xdp-filter on the host (another
+ * run) holds its lock, tries again for up to two seconds.
+ */
+async function xdpFilter(env: ScenarioEnv, args: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await inNetOnly(env, ['xdp-filter', ...args]);
+      return;
+    } catch (error) {
+      const busy = error instanceof XdpkitError && XDP_FILTER_LOCK.test(error.details ?? '');
+      if (!busy || attempt >= 40) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 /** nftables' name of the traffic's upper-layer protocol, and its match (port for TCP/UDP). */
 function nftMatch(env: ScenarioEnv): string {
   const { protocol, family } = env.traffic;
@@ -200,7 +220,7 @@ export const SCENARIOS: readonly Scenario[] = [
       // handler removes the namespace (prepended, so it runs first).
       let loaded = false;
       // The same Ctrl-C stops an xdp-filter command that may be running (it holds xdp-filter's
-      // lock until it has exited): retry for a moment.
+      // lock until it has exited), and another run's may hold it: retry for a moment.
       const unloadNow = (): void => {
         for (let attempt = 0; attempt < 20; attempt++) {
           if (spawnSync('nsenter', [`--net=/run/netns/${env.netns}`, 'xdp-filter', 'unload', env.ifname], { stdio: 'ignore' }).status === 0) return;
@@ -217,14 +237,14 @@ export const SCENARIOS: readonly Scenario[] = [
       const unload = async (): Promise<void> => {
         if (!loaded) return;
         // Still "loaded" while the command runs: a Ctrl-C now stops it, and the handler unloads.
-        await inNetOnly(env, ['xdp-filter', 'unload', env.ifname]);
+        await xdpFilter(env, ['unload', env.ifname]);
         loaded = false;
       };
       return {
         async activate() {
           loaded = true;
-          await inNetOnly(env, ['xdp-filter', 'load', '-m', 'native', '-f', `${protocol},ipv${family}`, env.ifname]);
-          await inNetOnly(env, ['xdp-filter', 'port', '-p', protocol, '-m', 'dst', String(env.dropPort)]);
+          await xdpFilter(env, ['load', '-m', 'native', '-f', `${protocol},ipv${family}`, env.ifname]);
+          await xdpFilter(env, ['port', '-p', protocol, '-m', 'dst', String(env.dropPort)]);
         },
         deactivate: unload,
         async teardown() {
