@@ -8,8 +8,9 @@
  * VIP on loopback and answers the client directly.
  * ipip encapsulates the packet in an outer IPv4/IPv6 header toward the backend (lb_encap.h; the
  * backend strips it with lb_decap.c) for the next hop, whose MAC is the backend's lb_backend.mac;
- * VLAN-tagged frames to an ipip service pass; one whose encapsulated form would exceed the egress
- * MTU is answered with ICMP "fragmentation needed" / ICMPv6 "packet too big" (lb_icmp.h).
+ * VLAN tags stay in front of the outer header; a packet whose encapsulated form would exceed
+ * the egress MTU is answered with ICMP "fragmentation needed" / ICMPv6 "packet too big"
+ * (lb_icmp.h).
  * Both send the frame with XDP_TX, or redirect it to the device in lb_egress slot 0 when set.
  * Every packet given to a backend is counted per service and per backend (lb_service_stats,
  * lb_backend_stats: packets, bytes as received, new flows picked through Maglev).
@@ -96,7 +97,7 @@ int xdp_lb(struct xdp_md *ctx)
 	if (!gen->present)
 		return xdpkit_count(ctx, XDP_PASS);
 	mode = gen->mode;
-	if (mode != LB_MODE_DSR_L2 && (mode != LB_MODE_IPIP || pkt.vlan_depth))
+	if (mode != LB_MODE_DSR_L2 && mode != LB_MODE_IPIP)
 		return xdpkit_count(ctx, XDP_PASS);
 
 	__builtin_memcpy(&fk.src, &pkt.src, sizeof(fk.src));

@@ -2,7 +2,8 @@
  * lb ipip mode and lb_decap through BPF_PROG_TEST_RUN, state written by the real compiler and
  * applier: the exact bytes of the encapsulated frame for the four family pairs (outer built
  * independently with src/net's builder, checksums verified), the decap round trip back to the
- * original packet, what decap leaves alone, and the per-service / per-backend counters.
+ * original packet, VLAN tags kept in front of the outer header, what decap leaves alone, and the
+ * per-service / per-backend counters.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -16,7 +17,7 @@ import { compileLoadBalancer } from '../../src/lb/compile.js';
 import { decapKeyCodec } from '../../src/lb/layout.js';
 import { parseAddress, parseLoadBalancerText } from '../../src/lb/schema.js';
 import { readLbStats } from '../../src/lb/stats.js';
-import { eth, frame, ip4, ip6, MAC, payload, tcp, udp } from '../helpers/frames.js';
+import { eth, frame, ip4, ip6, MAC, payload, qinq, tcp, udp, vlan, type VlanSpec } from '../helpers/frames.js';
 import { builtinObject } from '../helpers/paths.js';
 
 const RING = 1 << 14;
@@ -50,13 +51,14 @@ services:
     backends: [{ address: 198.18.0.50, mac: "02:00:00:00:0b:01" }]
 `;
 
-/** The frame lb should send: Ethernet to the next hop, outer header, the inner IP packet. */
-function expected(inner: Buffer, outer: 4 | 6, innerFamily: 4 | 6): Buffer {
-  const ip = inner.subarray(14);
+/** The frame lb should send: Ethernet to the next hop, the frame's VLAN tags, outer header, the inner IP packet. */
+function expected(inner: Buffer, outer: 4 | 6, innerFamily: 4 | 6, tags: VlanSpec[] = []): Buffer {
+  const ip = inner.subarray(14 + 4 * tags.length);
   const proto = innerFamily === 4 ? 4 : 41;
   const tos = innerFamily === 4 ? ip[1]! : ((ip[0]! & 0x0f) << 4) | (ip[1]! >> 4);
   return buildPacket([
     eth({ src: MAC.server, dst: NEXT_HOP }),
+    ...tags,
     outer === 4
       ? ip4({ src: LB4, dst: BE4, id: 0, ttl: 64, tos, protocol: proto, df: false })
       : ip6({ src: LB6, dst: BE6, hopLimit: 64, trafficClass: tos, flowLabel: 0, nextHeader: proto }),
@@ -106,6 +108,19 @@ describe('lb ipip and lb_decap (BPF_PROG_TEST_RUN)', () => {
       assert.equal(back.data.toString('hex'), original.toString('hex'));
     });
   }
+
+  it('keeps VLAN tags (802.1Q, QinQ) in front of the outer header', () => {
+    for (const [tags, inner, outer, family] of [
+      [[vlan(100)], frame([eth(), vlan(100), ip4({ dst: '198.18.0.10' }), tcp(80, 40010), payload('tagged')]), 4, 4],
+      [qinq(), frame([eth(), ...qinq(), ip6({ dst: '2001:db8::10' }), udp(53, 40011), payload('qinq')]), 6, 6],
+      [qinq(), frame([eth(), ...qinq(), ip4({ dst: '198.18.0.11' }), tcp(80, 40012)]), 6, 4],
+    ] as const) {
+      const out = runLb(inner);
+      assert.equal(out.retval, XDP_TX);
+      assert.equal(out.data.toString('hex'), expected(inner, outer, family, [...tags]).toString('hex'));
+      assert.ok(checksumsValid(out.data));
+    }
+  });
 
   it('decap leaves alone: other destinations, non-tunnel packets, a mismatched inner version', () => {
     const encap = runLb(cases[0]!.inner).data;

@@ -18,7 +18,7 @@ import { applyImage } from '../../src/lb/apply.js';
 import { compileLoadBalancer } from '../../src/lb/compile.js';
 import { parseAddress, parseLoadBalancerText } from '../../src/lb/schema.js';
 import { readLbStats } from '../../src/lb/stats.js';
-import { eth, frame, ip4, ip6, IP4, IP6, MAC, payload, tcp, udp } from '../helpers/frames.js';
+import { eth, frame, ip4, ip6, IP4, IP6, MAC, payload, tcp, udp, vlan } from '../helpers/frames.js';
 import { inNs, skip } from '../helpers/netns.js';
 import { builtinObject } from '../helpers/paths.js';
 
@@ -115,6 +115,12 @@ describe('lb ipip: packets too big for the egress MTU (BPF_PROG_TEST_RUN on a 14
     const out = run(tcp4(VIP4, MTU - 19, false));
     assert.equal(out.retval, XDP_DROP);
     assert.deepEqual(tooBigCounts(), { icmp: 3n, dropped: 1n });
+  });
+
+  it('drops a VLAN-tagged packet too big (the message is built for untagged frames), counted', () => {
+    const tagged = frame([eth(), vlan(7), ip4({ dst: VIP4, df: true }), tcp(80, 40100), payload(Buffer.alloc(MTU - 19 - 40, 0x63))]);
+    assert.equal(run(tagged).retval, XDP_DROP);
+    assert.deepEqual(tooBigCounts(), { icmp: 3n, dropped: 2n });
   });
 
   it('counts only the packets that went to the backends', () => {

@@ -10,7 +10,9 @@
  *             IPv6: version 6, traffic class = inner TOS/traffic class, flow label 0, payload
  *             length = inner length, next header 4 or 41, hop limit 64, source lb_control.src6
  *   inner     the original IP packet, untouched (its length from its own header)
- * Frames with VLAN tags are not encapsulated (the caller passes them). */
+ * VLAN tags (up to XDPKIT_MAX_VLAN_DEPTH) stay where they were, right after the MACs: the
+ * outer header goes between the last tag's EtherType (now the outer family's) and the inner
+ * packet. */
 #ifndef XDPKIT_LB_ENCAP_H
 #define XDPKIT_LB_ENCAP_H
 
@@ -43,14 +45,21 @@ static __always_inline __sum16 lb_ipv4_csum(const struct iphdr *ip)
 static __always_inline int lb_encap(struct xdp_md *ctx, const struct xdpkit_pkt *pkt, const struct lb_backend *b,
 				    const struct lb_control *control)
 {
-	__u8 our_mac[ETH_ALEN];
+	__u8 our_mac[ETH_ALEN], tags[4 * XDPKIT_MAX_VLAN_DEPTH];
+	__u32 depth = pkt->vlan_depth, l2, outer;
 	struct ethhdr *eth;
 	void *data, *data_end;
 	__u16 inner_len;
 	__u8 tos, proto;
 
-	if (pkt->vlan_depth)
+	if (depth > XDPKIT_MAX_VLAN_DEPTH)
 		return -1;
+	/* The tags as they are on the wire (TPID and TCI); a parsed frame has at least that many
+	 * bytes after the MACs (tags, EtherType, IP header). */
+	data_end = (void *)(long)ctx->data_end;
+	if ((void *)pkt->eth + 2 * ETH_ALEN + sizeof(tags) > data_end)
+		return -1;
+	__builtin_memcpy(tags, (void *)pkt->eth + 2 * ETH_ALEN, sizeof(tags));
 	__builtin_memcpy(our_mac, pkt->eth->h_dest, ETH_ALEN);
 	if (pkt->l3_proto == XDPKIT_ETH_P_IP) {
 		inner_len = bpf_ntohs(pkt->ip4->tot_len);
@@ -62,17 +71,27 @@ static __always_inline int lb_encap(struct xdp_md *ctx, const struct xdpkit_pkt 
 		proto = IPPROTO_IPV6;
 	}
 
-	if (b->family == 4) {
-		struct iphdr *ip;
+	outer = b->family == 4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	if (bpf_xdp_adjust_head(ctx, -(int)outer))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	l2 = ETH_HLEN + 4 * depth;
+	if (data + ETH_HLEN + sizeof(tags) + sizeof(struct ipv6hdr) > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, b->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
+	/* The tags move to the new front with the MACs; the EtherType after them becomes the outer family's. */
+	if (depth > 0)
+		__builtin_memcpy(data + 2 * ETH_ALEN, tags, 4);
+	if (depth > 1)
+		__builtin_memcpy(data + 2 * ETH_ALEN + 4, tags + 4, 4);
+	*(__be16 *)(data + l2 - 2) = bpf_htons(b->family == 4 ? XDPKIT_ETH_P_IP : XDPKIT_ETH_P_IPV6);
 
-		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
-			return -1;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		eth = data;
-		ip = data + sizeof(*eth);
-		if ((void *)(ip + 1) > data_end)
-			return -1;
+	if (b->family == 4) {
+		struct iphdr *ip = data + l2;
+
 		ip->version = 4;
 		ip->ihl = 5;
 		ip->tos = tos;
@@ -85,18 +104,9 @@ static __always_inline int lb_encap(struct xdp_md *ctx, const struct xdpkit_pkt 
 		ip->saddr = control->src4;
 		ip->daddr = b->addr.v4;
 		ip->check = lb_ipv4_csum(ip);
-		eth->h_proto = bpf_htons(XDPKIT_ETH_P_IP);
 	} else {
-		struct ipv6hdr *ip6;
+		struct ipv6hdr *ip6 = data + l2;
 
-		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct ipv6hdr)))
-			return -1;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		eth = data;
-		ip6 = data + sizeof(*eth);
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
 		ip6->version = 6;
 		ip6->priority = tos >> 4;
 		ip6->flow_lbl[0] = (tos & 0xf) << 4;
@@ -107,10 +117,7 @@ static __always_inline int lb_encap(struct xdp_md *ctx, const struct xdpkit_pkt 
 		ip6->hop_limit = LB_OUTER_TTL;
 		__builtin_memcpy(&ip6->saddr, &control->src6, sizeof(ip6->saddr));
 		__builtin_memcpy(&ip6->daddr, &b->addr, sizeof(ip6->daddr));
-		eth->h_proto = bpf_htons(XDPKIT_ETH_P_IPV6);
 	}
-	__builtin_memcpy(eth->h_dest, b->mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
 	return 0;
 }
 

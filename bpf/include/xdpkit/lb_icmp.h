@@ -2,7 +2,8 @@
  * not sent. The client gets, like Katran does it, an ICMP "fragmentation needed" (IPv4, DF set)
  * or an ICMPv6 "packet too big" that names the largest inner packet that fits (egress MTU −
  * outer header), sent back with XDP_TX from the VIP to the client; its stack lowers its path MTU
- * and resends smaller. An IPv4 packet without DF cannot be fragmented here: it is dropped.
+ * and resends smaller. An IPv4 packet without DF cannot be fragmented here: it is dropped, and
+ * so is a VLAN-tagged one (the message is built for untagged frames).
  * Both outcomes are counted in lb_too_big (LB_TOO_BIG_ICMP, LB_TOO_BIG_DROP).
  *
  * The message, built in place over the original frame:
@@ -176,7 +177,8 @@ static __always_inline int lb_check_mtu(struct xdp_md *ctx, const struct xdpkit_
 	/* ifindex 0: the device the frame came in on, which XDP_TX sends it out of. */
 	if (bpf_check_mtu(ctx, egress ? *egress : 0, &mtu, 0, 0) != BPF_MTU_CHK_RET_FRAG_NEEDED)
 		return -1;
-	if (mtu <= outer_hdr)
+	/* The message is built for untagged frames only. */
+	if (mtu <= outer_hdr || pkt->vlan_depth)
 		goto drop;
 	__builtin_memcpy(macs, pkt->eth, sizeof(macs));
 	__builtin_memcpy(&client, &pkt->src, sizeof(client));
