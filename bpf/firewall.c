@@ -321,7 +321,7 @@ int xdp_firewall(struct xdp_md *ctx)
 		return fw_finish(ctx, FW_KIND_BLOCKED, 0, 1, 0, gen);
 	}
 
-	list = fw_blocklist_lookup(&f, gen);
+	list = cfg->block_families & (f.family == 4 ? 1 : 2) ? fw_blocklist_lookup(&f, gen) : NULL;
 	if (list) {
 		__u32 l = *list;
 

@@ -216,8 +216,7 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   // tables, not as encodeGeneration's Buffer pairs (same bytes, ten times faster); the
   // blocklists by writeBlockTrie; everything else as encoded.
   const arrays = classArrays(compiled);
-  const none = new Uint32Array(0);
-  const writes = encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none, blockV4: [], blockV6: [] }, gen);
+  const writes = encodeGeneration(compiled, gen, new Set([...arrays.map(([name]) => name), FW_MAPS.blockV4, FW_MAPS.blockV6]));
   const order = Object.keys(writes).filter((n) => n !== FW_MAPS.config && writes[n]!.length > 0);
   const policyTotal = arrays.reduce((n, [, t]) => n + t.length, 0) + order.reduce((n, name) => n + writes[name]!.length, 0) + 1;
   let written = 0;

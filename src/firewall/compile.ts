@@ -47,11 +47,12 @@
  * Byte layouts (little-endian host = bpfel):
  *   fw_ctrl    key u32 0            value { u32 active_gen }
  *   fw_config  key u32 gen          value { u32 rule_count; u32 chunks; u8 default_verdict;
- *                                          u8 malformed_verdict; u8 any_fields; u8 pad;
+ *                                          u8 malformed_verdict; u8 any_fields; u8 block_families;
  *                                          u32 mit_pps; u64 mit_block_ns; fw_class any[4] }
  *              (verdict 0 pass, 1 drop; any_fields bit s: address lookups of slot s — src v4,
  *              src v6, dst v4, dst v6 — are skipped, the class is any[s], because that trie
- *              holds only its /0)
+ *              holds only its /0; block_families bit 0/1: IPv4/IPv6 blocklist prefixes exist,
+ *              else the blocklist lookup is skipped)
  *   fw_block_v4/fw_block_v6  key { u32 prefixlen; u8 gen; u8 pad[3]; u8 addr[4 or 16] }  value u32 list
  *   fw_src_v4/fw_dst_v4/fw_src_v6/fw_dst_v6  key as above      value { u32 id; u32 chunks } (fw_class)
  *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value { u32 id; u32 chunks } (fw_class)
@@ -339,7 +340,7 @@ export function lpmKey(gen: number, addr: Uint8Array, prefixLen: number): Buffer
 }
 
 export function configValue(
-  c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs' | 'anyClasses' | 'summaries'>,
+  c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs' | 'anyClasses' | 'summaries' | 'blockV4' | 'blockV6'>,
 ): Buffer {
   let anyFields = 0;
   c.anyClasses.forEach((id, slot) => {
@@ -351,7 +352,7 @@ export function configValue(
     default_verdict: c.defaultVerdict,
     malformed_verdict: c.malformedVerdict,
     any_fields: anyFields,
-    pad: 0,
+    block_families: (c.blockV4.length > 0 ? 1 : 0) | (c.blockV6.length > 0 ? 2 : 0),
     mit_pps: c.mitigationPps,
     mit_block_ns: c.mitigationBlockNs,
     any: [0, 1, 2, 3].map((slot) => {
@@ -370,39 +371,45 @@ export function ruleValue(r: CompiledPolicy['rules'][number]): Buffer {
   return encodeValue(fwRuleCodec, { action: r.action, pad: [0, 0, 0], pps: r.pps, burst: r.burst });
 }
 
-export function encodeGeneration(c: CompiledPolicy, gen: 0 | 1): GenerationWrites {
+/** Every map's entries for generation `gen`, except the maps in `omit` (an applier that
+ *  writes those its own faster way; they are then not encoded at all). */
+export function encodeGeneration(c: CompiledPolicy, gen: 0 | 1, omit: ReadonlySet<string> = new Set()): GenerationWrites {
   const blocks = (entries: LpmEntry[]) => entries.map((e) => ({ key: lpmKey(gen, e.addr, e.prefixLen), value: u32(e.value) }));
   // One value buffer per class (they are only read): the port arrays have 65,537 slots each.
   const classValues = new Map<number, Buffer>();
   const cls = (id: number) => classValues.get(id) ?? classValues.set(id, classValue(c, id)).get(id)!;
   const lpm = (entries: LpmEntry[]) => entries.map((e) => ({ key: lpmKey(gen, e.addr, e.prefixLen), value: cls(e.value) }));
   const array = (table: Uint32Array, slots: number) => Array.from(table, (id, i) => ({ key: u32(gen * slots + i), value: cls(id) }));
-  const bitmap: MapEntry[] = [];
-  const chunkBytes = CHUNK_WORDS * 8;
-  c.classes.forEach((bits, cls) => {
-    const bytes = Buffer.from(bits.buffer, bits.byteOffset, bits.byteLength); // u32 LE pairs = u64 LE
-    for (let k = 0; k < c.chunks; k++) {
-      bitmap.push({
-        key: u32(gen * MAX_BITMAP_CHUNKS + cls * c.chunks + k),
-        value: Buffer.from(bytes.subarray(k * chunkBytes, (k + 1) * chunkBytes)),
-      });
-    }
-  });
-  return {
-    [FW_MAPS.config]: [{ key: u32(gen), value: configValue(c) }],
-    [FW_MAPS.blockV4]: blocks(c.blockV4),
-    [FW_MAPS.blockV6]: blocks(c.blockV6),
-    [FW_MAPS.srcV4]: lpm(c.srcV4),
-    [FW_MAPS.srcV6]: lpm(c.srcV6),
-    [FW_MAPS.dstV4]: lpm(c.dstV4),
-    [FW_MAPS.dstV6]: lpm(c.dstV6),
-    [FW_MAPS.proto]: array(c.proto, PROTO_SLOTS),
-    [FW_MAPS.sport]: array(c.sport, PORT_SLOTS),
-    [FW_MAPS.dport]: array(c.dport, PORT_SLOTS),
-    [FW_MAPS.flags]: array(c.flags, FLAG_SLOTS),
-    [FW_MAPS.bitmap]: bitmap,
-    [FW_MAPS.rules]: c.rules.map((r, i) => ({ key: u32(gen * MAX_RULES + i), value: ruleValue(r) })),
+  const bitmap = (): MapEntry[] => {
+    const out: MapEntry[] = [];
+    const chunkBytes = CHUNK_WORDS * 8;
+    c.classes.forEach((bits, id) => {
+      const bytes = Buffer.from(bits.buffer, bits.byteOffset, bits.byteLength); // u32 LE pairs = u64 LE
+      for (let k = 0; k < c.chunks; k++) {
+        out.push({
+          key: u32(gen * MAX_BITMAP_CHUNKS + id * c.chunks + k),
+          value: Buffer.from(bytes.subarray(k * chunkBytes, (k + 1) * chunkBytes)),
+        });
+      }
+    });
+    return out;
   };
+  const encoders: Record<string, () => MapEntry[]> = {
+    [FW_MAPS.config]: () => [{ key: u32(gen), value: configValue(c) }],
+    [FW_MAPS.blockV4]: () => blocks(c.blockV4),
+    [FW_MAPS.blockV6]: () => blocks(c.blockV6),
+    [FW_MAPS.srcV4]: () => lpm(c.srcV4),
+    [FW_MAPS.srcV6]: () => lpm(c.srcV6),
+    [FW_MAPS.dstV4]: () => lpm(c.dstV4),
+    [FW_MAPS.dstV6]: () => lpm(c.dstV6),
+    [FW_MAPS.proto]: () => array(c.proto, PROTO_SLOTS),
+    [FW_MAPS.sport]: () => array(c.sport, PORT_SLOTS),
+    [FW_MAPS.dport]: () => array(c.dport, PORT_SLOTS),
+    [FW_MAPS.flags]: () => array(c.flags, FLAG_SLOTS),
+    [FW_MAPS.bitmap]: bitmap,
+    [FW_MAPS.rules]: () => c.rules.map((r, i) => ({ key: u32(gen * MAX_RULES + i), value: ruleValue(r) })),
+  };
+  return Object.fromEntries(Object.entries(encoders).filter(([name]) => !omit.has(name)).map(([name, encode]) => [name, encode()]));
 }
 
 /** The per-value class arrays (map, table, slots per generation): 131,000 slots that appliers

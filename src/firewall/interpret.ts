@@ -76,15 +76,15 @@ export class FirewallMapState {
   apply(compiled: CompiledPolicy, hooks: { beforeFlip?: () => void } = {}): 0 | 1 {
     const gen = (1 - this.activeGeneration()) as 0 | 1;
     this.clearLpm(gen);
-    const none = new Uint32Array(0);
-    for (const [name, entries] of Object.entries(encodeGeneration({ ...compiled, proto: none, sport: none, dport: none, flags: none }, gen))) {
+    const arrays = classArrays(compiled);
+    for (const [name, entries] of Object.entries(encodeGeneration(compiled, gen, new Set(arrays.map(([name]) => name))))) {
       const m = this.map(name);
       for (const e of entries) m.set(e.key.toString('hex'), e.value);
     }
     // The class arrays as applyCompiled writes them: slot by slot from the tables (the same
     // bytes as encodeGeneration's, one value buffer per class).
     const values = Array.from(compiled.summaries, (_, id) => classValue(compiled, id));
-    for (const [name, table, slots] of classArrays(compiled)) {
+    for (const [name, table, slots] of arrays) {
       const m = this.map(name);
       table.forEach((id, i) => m.set(u32Hex(gen * slots + i), values[id]!));
     }
@@ -148,11 +148,11 @@ export class FirewallMapState {
     const verdictOf = (code: number) => (code === 1 ? 'drop' : 'pass') as 'pass' | 'drop';
     if (f.kind === 'malformed') return { verdict: verdictOf(cfg[9]!), kind: 'malformed' };
     const v6 = f.family === 6;
-    const bl = this.lpmLookup(v6 ? FW_MAPS.blockV6 : FW_MAPS.blockV4, gen, f.src);
+    const config = fwConfigCodec.decode(cfg, 0);
+    const bl = config.block_families & (v6 ? 2 : 1) ? this.lpmLookup(v6 ? FW_MAPS.blockV6 : FW_MAPS.blockV4, gen, f.src) : undefined;
     if (bl !== undefined) return { verdict: 'drop', kind: 'blocklist', blocklist: bl };
     // A field's class and chunk summary (struct fw_class); a missing entry matches nothing.
     // Address classes come from the config when its any_fields bit says the trie holds only /0.
-    const config = fwConfigCodec.decode(cfg, 0);
     const decoded = (b: Buffer | undefined) => (b ? fwClassCodec.decode(b, 0) : { id: 0, chunks: 0 });
     const address = (field: 0 | 1, name: string, addr: Uint8Array) => {
       const slot = field * 2 + (v6 ? 1 : 0);

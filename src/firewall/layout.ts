@@ -15,7 +15,7 @@ export const fwConfigCodec = struct({
   default_verdict: u8,
   malformed_verdict: u8,
   any_fields: u8,
-  pad: u8,
+  block_families: u8,
   mit_pps: u32,
   mit_block_ns: u64,
   any: array(fwClassCodec, 4),
