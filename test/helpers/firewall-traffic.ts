@@ -4,8 +4,13 @@
  * per-port packet counters in the receiving namespace (nftables, prerouting, so they count what
  * the XDP program passed before any socket could lose it).
  */
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import type { Testbed } from '../../src/net/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Testbed } from '../../src/net/index.js';
+import { assertOk, cleanUpNamespace, cliIn, type CliRun } from './cli.js';
 
 // Keeps 32 datagrams in flight, round-robin over the ports, until its stdin closes or the
 // duration ends; prints {sent: {port: n}, seconds} (first send to last completion) on exit.
@@ -116,4 +121,45 @@ export async function portCounters(bed: Testbed, ns: string, ports: number[]): P
       await bed.exec(ns, ['nft', 'delete', 'table', 'inet', table]);
     },
   };
+}
+
+/**
+ * A veth pair a → b for the firewall's traffic tests: GRO off (every datagram stays one packet
+ * for the counters), `policy` (a function of the bed when it names the link's addresses)
+ * applied on b's eth0 through the CLI, a's neighbour entry for b permanent (no datagram waits
+ * behind address resolution), nftables counters per port on b. close() removes it all and
+ * fails when pins or records were left behind.
+ */
+export interface FirewallBed {
+  bed: Testbed;
+  netns: string;
+  cli: (args: string[], options?: { timeoutMs?: number }) => Promise<CliRun>;
+  counters: PortCounters;
+  close(): Promise<void>;
+}
+
+export async function firewallBed(policy: string | ((bed: Testbed) => string), ports: number[]): Promise<FirewallBed> {
+  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-fw-traffic-'));
+  const bed = await Testbed.pair({ gro: false });
+  const netns = bed.netns('b');
+  const cli = cliIn(netns);
+  let counters: PortCounters | undefined;
+  const close = async (): Promise<void> => {
+    rmSync(dir, { recursive: true, force: true });
+    await counters?.remove().catch(() => {});
+    const forced = await cleanUpNamespace(netns, ['eth0']);
+    await bed.destroy();
+    assert.deepEqual(forced, [], 'the test left pins or records behind');
+  };
+  try {
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, typeof policy === 'string' ? policy : policy(bed));
+    assertOk(await cli(['fw', 'apply', '-f', file, '--iface', 'eth0']));
+    await bed.exec('a', ['ip', 'neigh', 'replace', bed.address('b'), 'lladdr', bed.end('b').mac, 'dev', bed.end('a').ifname, 'nud', 'permanent']);
+    counters = await portCounters(bed, 'b', ports);
+    return { bed, netns, cli, counters, close };
+  } catch (error) {
+    await close().catch(() => {});
+    throw error;
+  }
 }

@@ -9,13 +9,9 @@
  *   - once blockFor has passed without traffic, the flooding source gets through again.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Testbed } from '../../src/net/index.js';
-import { assertOk, cleanUpNamespace, cliIn, skipUnlessRoot } from '../helpers/cli.js';
-import { portCounters, startUdpFlood, vethTxDropped, type PortCounters } from '../helpers/firewall-traffic.js';
+import { assertOk, skipUnlessRoot } from '../helpers/cli.js';
+import { firewallBed, startUdpFlood, vethTxDropped, type FirewallBed } from '../helpers/firewall-traffic.js';
 
 const FLOOD_PORT = 7100;
 const QUIET_PORT = 7101;
@@ -30,36 +26,20 @@ interface Top {
 }
 
 describe('firewall: mitigation with real traffic', { skip: skipUnlessRoot }, () => {
-  let bed: Testbed;
-  let cli: ReturnType<typeof cliIn>;
-  let counters: PortCounters | undefined;
-  let netns: string;
+  let fw: FirewallBed;
   let quiet = '';
-  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-fw-mit-'));
 
   before(async () => {
-    bed = await Testbed.pair({ gro: false });
-    netns = bed.netns('b');
-    cli = cliIn(netns);
-    const policy = join(dir, 'mit.yaml');
-    writeFileSync(policy, `apiVersion: xdpkit/v1\nkind: FirewallPolicy\ndefault: pass\nmitigation:\n  threshold: { pps: ${THRESHOLD} }\n  blockFor: ${BLOCK_S}s\n`);
-    assertOk(await cli(['fw', 'apply', '-f', policy, '--iface', 'eth0']));
+    fw = await firewallBed(`apiVersion: xdpkit/v1\nkind: FirewallPolicy\ndefault: pass\nmitigation:\n  threshold: { pps: ${THRESHOLD} }\n  blockFor: ${BLOCK_S}s\n`, [FLOOD_PORT, QUIET_PORT]);
     // A second source on a, in the link's /24.
-    quiet = bed.address('a').replace(/\.\d+$/, '.3');
-    await bed.exec('a', ['ip', 'addr', 'add', `${quiet}/24`, 'dev', bed.end('a').ifname]);
-    await bed.exec('a', ['ip', 'neigh', 'replace', bed.address('b'), 'lladdr', bed.end('b').mac, 'dev', bed.end('a').ifname, 'nud', 'permanent']);
-    counters = await portCounters(bed, 'b', [FLOOD_PORT, QUIET_PORT]);
+    quiet = fw.bed.address('a').replace(/\.\d+$/, '.3');
+    await fw.bed.exec('a', ['ip', 'addr', 'add', `${quiet}/24`, 'dev', fw.bed.end('a').ifname]);
   });
 
-  after(async () => {
-    rmSync(dir, { recursive: true, force: true });
-    await counters?.remove().catch(() => {});
-    const forced = bed ? await cleanUpNamespace(netns, ['eth0']) : [];
-    await bed?.destroy();
-    assert.deepEqual(forced, [], 'the test left pins or records behind');
-  });
+  after(() => fw?.close());
 
   it('blocks the flooding source after the threshold, leaves the other alone, releases it after blockFor', async (t) => {
+    const { bed, cli, counters } = fw;
     const dropped0 = await vethTxDropped(bed, 'a', bed.end('a').ifname);
     const flood = startUdpFlood(bed, 'a', { dst: bed.address('b'), ports: [FLOOD_PORT], seconds: 1 });
     await new Promise((r) => setTimeout(r, 300));
@@ -67,7 +47,7 @@ describe('firewall: mitigation with real traffic', { skip: skipUnlessRoot }, () 
     assert.equal(await bed.sendUdp('a', { dst: bed.address('b'), port: QUIET_PORT, count: 20, src: quiet }), 20);
     const result = await flood.finished();
     await new Promise((r) => setTimeout(r, 300));
-    const arrived = await counters!.read();
+    const arrived = await counters.read();
     const stats = assertOk(await cli(['--json', 'fw', 'stats', 'eth0'])).json<Stats>();
     const lost = (await vethTxDropped(bed, 'a', bed.end('a').ifname)) - dropped0;
     const sent = result.sent[FLOOD_PORT]!;
@@ -85,10 +65,10 @@ describe('firewall: mitigation with real traffic', { skip: skipUnlessRoot }, () 
     // Still blocked now; free again once blockFor has passed in quiet.
     assert.equal(await bed.sendUdp('a', { dst: bed.address('b'), port: FLOOD_PORT, count: 5 }), 5);
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await counters!.read())[FLOOD_PORT], THRESHOLD, 'blocked sources stay blocked');
+    assert.equal((await counters.read())[FLOOD_PORT], THRESHOLD, 'blocked sources stay blocked');
     await new Promise((r) => setTimeout(r, BLOCK_S * 1000 + 200));
     assert.equal(await bed.sendUdp('a', { dst: bed.address('b'), port: FLOOD_PORT, count: 5 }), 5);
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await counters!.read())[FLOOD_PORT], THRESHOLD + 5, 'released after blockFor');
+    assert.equal((await counters.read())[FLOOD_PORT], THRESHOLD + 5, 'released after blockFor');
   });
 });

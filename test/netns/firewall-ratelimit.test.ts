@@ -16,13 +16,9 @@
  * The receiver counts what arrived (nftables, after XDP): exactly the packets the rule passed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Testbed } from '../../src/net/index.js';
-import { assertOk, cleanUpNamespace, cliIn, skipUnlessRoot } from '../helpers/cli.js';
-import { portCounters, startUdpFlood, vethTxDropped, type PortCounters } from '../helpers/firewall-traffic.js';
+import { assertOk, skipUnlessRoot } from '../helpers/cli.js';
+import { firewallBed, startUdpFlood, vethTxDropped, type FirewallBed } from '../helpers/firewall-traffic.js';
 
 const PORT = 7000;
 const PPS = 2000;
@@ -35,36 +31,19 @@ interface Stats {
 }
 
 describe('firewall: rate limit with real traffic', { skip: skipUnlessRoot }, () => {
-  let bed: Testbed;
-  let netns: string;
-  let cli: ReturnType<typeof cliIn>;
-  let counters: PortCounters | undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-fw-rate-'));
+  let fw: FirewallBed;
 
   before(async () => {
-    bed = await Testbed.pair({ gro: false });
-    netns = bed.netns('b');
-    cli = cliIn(netns);
-    const policy = join(dir, 'rate.yaml');
-    writeFileSync(
-      policy,
+    fw = await firewallBed(
       `apiVersion: xdpkit/v1\nkind: FirewallPolicy\nrules:\n  - { name: limited, action: rate-limit, proto: udp, dstPorts: [${PORT}], rate: { pps: ${PPS}, burst: ${BURST} } }\n`,
+      [PORT],
     );
-    assertOk(await cli(['fw', 'apply', '-f', policy, '--iface', 'eth0']));
-    await bed.exec('a', ['ip', 'neigh', 'replace', bed.address('b'), 'lladdr', bed.end('b').mac, 'dev', bed.end('a').ifname, 'nud', 'permanent']);
-    counters = await portCounters(bed, 'b', [PORT]);
   });
 
-  after(async () => {
-    rmSync(dir, { recursive: true, force: true });
-    await counters?.remove().catch(() => {});
-    const forced = bed ? await cleanUpNamespace(netns, ['eth0']) : [];
-    await bed?.destroy();
-    assert.deepEqual(forced, [], 'the test left pins or records behind');
-  });
+  after(() => fw?.close());
 
   const stats = async (): Promise<{ matched: number; limited: number }> => {
-    const s = assertOk(await cli(['--json', 'fw', 'stats', 'eth0'])).json<Stats>();
+    const s = assertOk(await fw.cli(['--json', 'fw', 'stats', 'eth0'])).json<Stats>();
     return { matched: s.rules.find((r) => r.name === 'limited')!.packets, limited: s.misc.rateLimited.packets };
   };
 
@@ -72,13 +51,13 @@ describe('firewall: rate limit with real traffic', { skip: skipUnlessRoot }, () 
     it(`flood ${round} (${seconds} s): passed within the token-bucket bound, the rest dropped`, async (t) => {
       // Round 2 starts after ≥ burst/pps of quiet: the bucket is full again, and no fuller.
       const before0 = await stats();
-      const arrived0 = (await counters!.read())[PORT]!;
-      const dropped0 = await vethTxDropped(bed, 'a', bed.end('a').ifname);
-      const result = await startUdpFlood(bed, 'a', { dst: bed.address('b'), ports: [PORT], seconds }).finished();
+      const arrived0 = (await fw.counters.read())[PORT]!;
+      const dropped0 = await vethTxDropped(fw.bed, 'a', fw.bed.end('a').ifname);
+      const result = await startUdpFlood(fw.bed, 'a', { dst: fw.bed.address('b'), ports: [PORT], seconds }).finished();
       await new Promise((r) => setTimeout(r, 300));
       const after1 = await stats();
-      const arrived = (await counters!.read())[PORT]! - arrived0;
-      const lost = (await vethTxDropped(bed, 'a', bed.end('a').ifname)) - dropped0;
+      const arrived = (await fw.counters.read())[PORT]! - arrived0;
+      const lost = (await vethTxDropped(fw.bed, 'a', fw.bed.end('a').ifname)) - dropped0;
       const sent = result.sent[PORT]!;
       const matched = after1.matched - before0.matched;
       const passed = matched - (after1.limited - before0.limited);

@@ -20,18 +20,15 @@
  *     sent, by a rule or default of the right verdict.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { activeGeneration, applyCompiled } from '../../src/firewall/apply.js';
 import { withFirewallMaps } from '../../src/firewall/attached.js';
 import { compilePolicy } from '../../src/firewall/compile.js';
 import { readStats, summarize } from '../../src/firewall/live.js';
 import { parsePolicyText } from '../../src/firewall/load.js';
-import { Testbed, withNetnsSync } from '../../src/net/index.js';
-import { assertOk, cleanUpNamespace, cliIn, skipUnlessRoot } from '../helpers/cli.js';
-import { portCounters, startUdpFlood, vethTxDropped, type FloodResult, type PortCounters } from '../helpers/firewall-traffic.js';
+import { withNetnsSync } from '../../src/net/index.js';
+import { skipUnlessRoot } from '../helpers/cli.js';
+import { firewallBed, startUdpFlood, vethTxDropped, type FirewallBed, type FloodResult } from '../helpers/firewall-traffic.js';
 
 const CLASSES = { A: { port: 1001, verdict: 'pass' }, B: { port: 1002, verdict: 'drop' }, C: { port: 2500, verdict: 'pass' }, D: { port: 3000, verdict: 'drop' } } as const;
 type ClassName = keyof typeof CLASSES;
@@ -61,36 +58,22 @@ rules:
 const OWNER: Record<string, ClassName> = { 'x-pass-a': 'A', 'x-drop-b': 'B', 'x-pass-c': 'C', 'X:default': 'D', 'y-drop-d': 'D', 'y-pass-c': 'C', 'y-drop-b': 'B', 'Y:default': 'A' };
 
 describe('firewall: 100 atomic swaps under continuous traffic', { skip: skipUnlessRoot }, () => {
-  let bed: Testbed;
-  let netns: string;
-  let counters: PortCounters | undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'xdpkit-fw-swap-'));
+  let fw: FirewallBed;
+  let subnet = '';
 
   before(async () => {
-    // No GRO: every datagram stays one packet for the receiver's counters.
-    bed = await Testbed.pair({ gro: false });
-    netns = bed.netns('b');
+    fw = await firewallBed((bed) => {
+      subnet = bed.address('a').split('.').slice(0, 3).join('.') + '.0/24';
+      return policyX(subnet);
+    }, PORTS);
   });
 
-  after(async () => {
-    rmSync(dir, { recursive: true, force: true });
-    await counters?.remove().catch(() => {});
-    const forced = bed ? await cleanUpNamespace(netns, ['eth0']) : [];
-    await bed?.destroy();
-    assert.deepEqual(forced, [], 'the test left pins or records behind');
-  });
+  after(() => fw?.close());
 
   it('no packet gets a verdict neither policy gives', async (t) => {
-    const subnet = bed.address('a').split('.').slice(0, 3).join('.') + '.0/24';
-    const texts = { X: policyX(subnet), Y: POLICY_Y };
-    const fileX = join(dir, 'x.yaml');
-    writeFileSync(fileX, texts.X);
-    const policies = { X: parsePolicyText(texts.X), Y: parsePolicyText(texts.Y) };
+    const { bed, netns, counters } = fw;
+    const policies = { X: parsePolicyText(policyX(subnet)), Y: parsePolicyText(POLICY_Y) };
     const compiled = { X: compilePolicy(policies.X), Y: compilePolicy(policies.Y) };
-    assertOk(await cliIn(netns)(['fw', 'apply', '-f', fileX, '--iface', 'eth0']));
-    // a knows b's MAC for good: no datagram waits for (or is lost behind) address resolution.
-    await bed.exec('a', ['ip', 'neigh', 'replace', bed.address('b'), 'lladdr', bed.end('b').mac, 'dev', bed.end('a').ifname, 'nud', 'permanent']);
-    counters = await portCounters(bed, 'b', PORTS);
 
     const judged: Record<ClassName, { pass: number; drop: number }> = { A: { pass: 0, drop: 0 }, B: { pass: 0, drop: 0 }, C: { pass: 0, drop: 0 }, D: { pass: 0, drop: 0 } };
     /** Adds what generation `gen` (running `name`) judged, by class and verdict. */
