@@ -1,13 +1,13 @@
 /* firewall: XDP firewall over a compiled policy (src/firewall/compile.ts documents the design:
- * LBVS with class ids, two generations selected by fw_ctrl, one LPM trie per family for all
- * blocklists). Per packet: parse (firewall_parse.h), read the live generation once, then
- * malformed → config verdict; source manually blocked (fw block add) → drop; source in a
- * blocklist → drop; source blocked by mitigation or over its threshold → drop; six field
- * lookups → class ids;
- * AND their chunk summaries, then their bitmaps in the chunks left, lowest chunk first; the
- * lowest set bit is the first matching rule; none →
- * default. Every verdict is counted in xdp_stats, every decision in a per-CPU counter of its
- * rule, blocklist or kind. */
+ * LBVS with class ids and chunk summaries, two generations selected by fw_ctrl, one LPM trie
+ * per generation and family for all blocklists). Per packet: parse (firewall_parse.h), read the
+ * live generation once, then: malformed → config verdict; source manually blocked (fw block
+ * add) → drop; source in a blocklist → drop; source blocked by mitigation or over its
+ * threshold → drop; six field lookups → classes; AND their chunk summaries, then their bitmaps
+ * in the chunks left, lowest chunk first: the lowest set bit is the first matching rule; none →
+ * default. Lookups a policy cannot need are skipped (address tries that hold only /0, a
+ * blocklist family without prefixes, manual blocks while there are none). Every verdict is
+ * counted in xdp_stats, every decision in a per-CPU counter of its rule, blocklist or kind. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -315,12 +315,12 @@ int xdp_firewall(struct xdp_md *ctx)
 		return fw_finish(ctx, FW_KIND_MALFORMED, 0, cfg->malformed_verdict == 1, 0, gen);
 	}
 
-	/* Blocklists: longest source prefix of any list. */
 	if (fw_manual_block(&f)) {
 		fw_bump(&fw_misc_stats, gen * FW_MISC_SLOTS + FW_MISC_BLOCKED, bytes);
 		return fw_finish(ctx, FW_KIND_BLOCKED, 0, 1, 0, gen);
 	}
 
+	/* Blocklists: the longest listed source prefix of any list. */
 	list = cfg->block_families & (f.family == 4 ? 1 : 2) ? fw_blocklist_lookup(&f, gen) : NULL;
 	if (list) {
 		__u32 l = *list;
