@@ -1,7 +1,7 @@
 /**
  * The load balancer's benchmark scenarios (src/bench/scenarios-lb.ts) do what they claim, not
- * how fast: in a short real run every frame the generator sends to the VIP goes through the lb
- * program and reaches the sink behind it, as the template with its destination MAC rewritten to
+ * how fast: in a short real run the lb program balances every frame the generator sends to the
+ * VIP (none dropped or passed) and they reach the sink behind it, as the template with its destination MAC rewritten to
  * the backend's (the sink's) and its source MAC to the receiver's own (dsr-l2), the rest
  * untouched. No speed asserted.
  */
@@ -33,8 +33,11 @@ describe('lb benchmark scenarios: frames reach the sink through the load balance
         assert.ok(windows.length > 0, `${name} measured`);
         for (const m of windows) {
           assert.equal(m.sent, packets, `${name}: the generator ran every frame`);
-          // The sender's stack may add an ARP/ND frame or two; the sink counts only what the lb sent on.
-          assert.ok(m.forwarded !== undefined && m.forwarded >= m.transmitted - 10 && m.forwarded <= m.received, `${name}: ${m.forwarded} of ${m.received} received frames reached the sink`);
+          // The lb balanced every frame (only the sender stack's ARP/ND, if any, went up its stack);
+          // under load the sink's ring may overflow and lose a few of what the lb redirected.
+          assert.equal(m.dropped, 0, `${name}: the lb dropped nothing`);
+          assert.ok((m.passed ?? 0) <= 10, `${name}: the lb passed ${m.passed} frames (ARP/ND at most)`);
+          assert.ok(m.forwarded !== undefined && m.forwarded >= 0.9 * m.received && m.forwarded <= m.received, `${name}: ${m.forwarded} of ${m.received} received frames reached the sink`);
         }
         const sample = windows.find((m) => m.sample)?.sample;
         assert.ok(sample, `${name}: a frame was sampled at the sink`);
