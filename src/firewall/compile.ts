@@ -6,25 +6,29 @@
  *
  * Per packet the program does a constant number of lookups, never a walk over the rules:
  *   1. fw_ctrl[0].active_gen → gen (the ONE write that makes a new policy live).
- *   2. Blocklists: one LPM lookup of the source address in the generation's trie of its family
+ *   2. Outside the policy, before and after the blocklists: manual blocks (fw_man_v4/v6,
+ *      blocks.ts) and mitigation (fw_mit_rate/fw_mit_block, configured per generation in
+ *      fw_config); see bpf/firewall.c.
+ *   3. Blocklists: one LPM lookup of the source address in the generation's trie of its family
  *      (fw_block_v4 / fw_block_v6 are two-slot ARRAY_OF_MAPS holding one trie per generation)
  *      → list index (all lists merged into one trie per family; for the same prefix in several
  *      lists the earlier list is stored; the longest prefix wins, as in the reference).
- *   3. Six field lookups, each returning a CLASS (id, not a bitmap: equal bitmaps are shared,
+ *   4. Six field lookups, each returning a CLASS (id, not a bitmap: equal bitmaps are shared,
  *      plus a u32 summary with bit c set when the class allows some rule of chunk c):
  *        src  → LPM fw_src_v4 / fw_src_v6     dst → LPM fw_dst_v4 / fw_dst_v6
  *        proto → ARRAY fw_proto[gen*256 + proto]
  *        sport → ARRAY fw_sport[gen*65537 + port], slot 65536 = "no ports" (not TCP/UDP with its
  *                header, e.g. ICMP or a non-first fragment)      dport → fw_dport likewise
  *        flags → ARRAY fw_flags[gen*257 + tcp flags byte], slot 256 = "no TCP header"
- *      Every trie holds a /0 per generation, so every lookup hits.
- *   4. A class is a bitmap of the rules that field value allows (bit r = rule r), stored in
+ *      Every trie holds a /0 per generation, so every lookup hits; a trie that holds nothing
+ *      else is not looked up at all (fw_config.any_fields, below).
+ *   5. A class is a bitmap of the rules that field value allows (bit r = rule r), stored in
  *      chunks of 8 u64 words (512 rules, one cache line) in fw_bitmap[gen*MAX_BITMAP_CHUNKS +
  *      class*chunks + c]. The program ANDs the six summaries and, for the chunks left in
  *      ascending order, ANDs the six chunks; the first chunk with a set bit gives the lowest
  *      such bit = the first matching rule (first match wins) and the search stops. No set bit
  *      in any chunk left → default verdict.
- *   5. fw_rules[gen*MAX_RULES + r] → action (pass/drop/rate-limit with pps and burst).
+ *   6. fw_rules[gen*MAX_RULES + r] → action (pass/drop/rate-limit with pps and burst).
  * Cost: 1 + 1 + 6 lookups plus 6 lookups and 8 ANDs per 512-rule chunk scanned. The summaries
  * remove the weak point of plain LBVS (a packet that falls through scanning every chunk): a
  * chunk is scanned only when every field's class has a rule in it, so a packet that matches
@@ -41,8 +45,10 @@
  *
  * Generations: LPM keys carry the generation (key = {prefixlen, gen, pad[3], addr}, prefixlen
  * = 32 + the prefix length), arrays are indexed gen*SIZE + i, so one set of maps holds both
- * generations. Apply writes the inactive generation, flips fw_ctrl, then deletes the old
- * generation's LPM entries. A packet reads fw_ctrl once, so it sees one policy, never a mix.
+ * generations; the blocklist tries are one per generation (fresh for every apply, dropped
+ * whole). Apply writes the inactive generation, flips fw_ctrl, then deletes the old
+ * generation's field-trie entries and empties its blocklist slots (apply.ts). A packet reads
+ * fw_ctrl once, so it sees one policy, never a mix.
  *
  * Byte layouts (little-endian host = bpfel):
  *   fw_ctrl    key u32 0            value { u32 active_gen }
@@ -53,7 +59,8 @@
  *              src v6, dst v4, dst v6 — are skipped, the class is any[s], because that trie
  *              holds only its /0; block_families bit 0/1: IPv4/IPv6 blocklist prefixes exist,
  *              else the blocklist lookup is skipped)
- *   fw_block_v4/fw_block_v6  key { u32 prefixlen; u8 gen; u8 pad[3]; u8 addr[4 or 16] }  value u32 list
+ *   fw_block_v4/fw_block_v6  ARRAY_OF_MAPS [gen] → LPM trie: key { u32 prefixlen; u8 gen; u8 pad[3];
+ *                                          u8 addr[4 or 16] }  value u32 list
  *   fw_src_v4/fw_dst_v4/fw_src_v6/fw_dst_v6  key as above      value { u32 id; u32 chunks } (fw_class)
  *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value { u32 id; u32 chunks } (fw_class)
  *   fw_bitmap  key u32 index        value u64[8]
