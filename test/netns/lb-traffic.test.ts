@@ -184,9 +184,10 @@ ${list(family)}`,
     assert.ok((await tooBigCountsOf()).icmp >= before.icmp + 2n, 'at least one ICMP / ICMPv6 message per family was sent');
   });
 
-  it('removing one of three backends moves at most 1/3 + 3 points of 3,000 new flows (conntrack flushed in between)', async (t) => {
+  // 6,000 flows: the removed backend's share alone varies by ±0.6 points (one σ) around 1/3.
+  it('removing one of three backends moves at most 1/3 + 3 points of 6,000 new flows (conntrack flushed in between)', async (t) => {
     apply('ipip', { be1: 1, be2: 1, be3: 1 });
-    const first = await flows('udp', 4, 19_000, 3000);
+    const first = await flows('udp', 4, 19_000, 6000);
     assertShares(first, { be1: 1, be2: 1, be3: 1 }, 'before');
     // The same flows again, but new to the load balancer: only Maglev decides.
     inNs(net.bed, 'lb', () => {
@@ -198,7 +199,7 @@ ${list(family)}`,
       }
     });
     apply('ipip', { be1: 1, be2: 1 });
-    const second = await flows('udp', 4, 19_000, 3000);
+    const second = await flows('udp', 4, 19_000, 6000);
     let moved = 0;
     for (const [port, be] of first) {
       const now = second.get(port);
