@@ -205,6 +205,14 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
       hint: 'merge blocklists: one list may hold any number of prefixes',
     });
   }
+  for (const name of Object.values(BLOCK_SLOTS)) {
+    const m = maps(name);
+    if (m.typeName !== 'array_of_maps') {
+      throw new InvalidArgumentError(`the firewall's ${name} is a ${m.typeName} map, not the per-generation slots this xdpkit writes: the program is an older build`, {
+        hint: 'unload it (xdpkit fw unload IFACE) and apply the policy again',
+      });
+    }
+  }
   const gen = (1 - activeGeneration(maps)) as 0 | 1;
   const old = (1 - gen) as 0 | 1;
   let deleted = clearFieldTries(maps, gen);

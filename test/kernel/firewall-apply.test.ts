@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { activeGeneration, FW_STATS_MAPS, MAX_BLOCKLISTS } from '../../src/firewall/apply.js';
+import { activeGeneration, applyCompiled, FW_STATS_MAPS, MAX_BLOCKLISTS } from '../../src/firewall/apply.js';
 import { compilePolicy, FW_MAPS, MAX_RULES, u32 } from '../../src/firewall/compile.js';
 import { FirewallTestInstance } from '../../src/firewall/instance.js';
 import { policyFromObject } from '../../src/firewall/load.js';
 import { Random, randomFrame, randomPolicy } from '../../src/firewall/random.js';
 import { createReferenceEvaluator } from '../../src/firewall/reference.js';
-import { sumValues } from '../../src/bpf/map.js';
+import { BpfMap, sumValues } from '../../src/bpf/map.js';
+import { bytes } from '../../src/bpf/codecs.js';
 import { buildPacket } from '../../src/net/packet.js';
 
 const udp = (src: string, dport: number) =>
@@ -73,6 +74,18 @@ describe('firewall apply (real maps, BPF_PROG_TEST_RUN)', () => {
     // The next apply after a failure works and cleans the leftovers.
     fw.apply(compilePolicy(policy({ default: 'drop', rules: [] })));
     assert.equal(fw.run(udp('198.18.0.1', 80)).verdict, 'drop');
+  });
+
+  it('refuses a firewall of an older build (blocklists not in per-generation slots) before any write', () => {
+    const gen = activeGeneration(fw.maps);
+    const oldStyle = BpfMap.create({ type: 'lpm_trie', name: 'fw_old_block', key: bytes(12), value: bytes(4), maxEntries: 16, flags: 1 });
+    try {
+      const maps = (name: string) => (name === FW_MAPS.blockV4 ? oldStyle : fw.maps(name));
+      assert.throws(() => applyCompiled(maps, compilePolicy(policy({ default: 'drop' }))), /older build/);
+      assert.equal(activeGeneration(fw.maps), gen);
+    } finally {
+      oldStyle.close();
+    }
   });
 
   it('counts packets and bytes per rule, per blocklist and per kind (per-CPU, summed)', () => {
