@@ -22,6 +22,7 @@ import {
   LB_BACKEND_DOWN,
   LB_BACKEND_DRAINING,
   LB_BACKEND_IN_USE,
+  LB_BACKEND_IPIP,
   LB_HASH,
   LB_MAX_BACKENDS,
   LB_MAX_SERVICES,
@@ -171,7 +172,7 @@ export function compileLoadBalancer(lb: LoadBalancer, options: CompileOptions = 
       if (s.mode === 'ipip' && options.source?.[b.family === 4 ? 'v4' : 'v6'] === undefined) {
         problems.push(`services[${s.index}].backends[${j}]: ipip to the IPv${b.family} backend ${b.address} needs the load balancer's own IPv${b.family} address as outer source; give it (lb apply --source ADDRESS)`);
       }
-      const flags = LB_BACKEND_IN_USE | (b.state === 'draining' ? LB_BACKEND_DRAINING : 0) | (down ? LB_BACKEND_DOWN : 0);
+      const flags = LB_BACKEND_IN_USE | (b.state === 'draining' ? LB_BACKEND_DRAINING : 0) | (down ? LB_BACKEND_DOWN : 0) | (s.mode === 'ipip' ? LB_BACKEND_IPIP : 0);
       backends.push({
         id,
         service: s.name,

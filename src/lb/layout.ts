@@ -32,6 +32,8 @@ export const LB_BACKEND_IN_USE = 1;
 export const LB_BACKEND_DRAINING = 2;
 /** Failed health checks: not in the ring, and its conntrack entries are re-picked. */
 export const LB_BACKEND_DOWN = 4;
+/** Its service forwards by ipip (else dsr-l2): the data plane reads the mode of an established flow here. */
+export const LB_BACKEND_IPIP = 8;
 
 /** union xdpkit_addr: 16 bytes, aligned like __be32. */
 const addr: Codec<Buffer> = { ...bytes(16), align: 4 };

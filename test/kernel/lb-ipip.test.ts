@@ -148,6 +148,25 @@ describe('lb ipip and lb_decap (BPF_PROG_TEST_RUN)', () => {
     assert.ok(stats.services.find((s) => s.name === 'web4')!.packets >= 1n);
   });
 
+  it('an established flow follows its service from dsr-l2 to ipip (the mode is read from its backend)', () => {
+    const data = frame([eth(), ip4({ dst: '198.18.0.12' }), tcp(80, 45100), payload('switch')]);
+    const dsr = runLb(data);
+    assert.equal(dsr.retval, XDP_TX);
+    assert.deepEqual(dsr.data.subarray(0, 6), Buffer.from('020000000b01', 'hex'), 'dsr-l2: the backend\'s MAC');
+    assert.equal(dsr.data.length, data.length);
+    const switched = config.replace(/(name: plain\n    vip: 198\.18\.0\.12:80\/tcp\n)    mode: dsr-l2\n/, '$1    mode: ipip\n');
+    assert.notEqual(switched, config);
+    const next = compileLoadBalancer(parseLoadBalancerText(switched), { previous: image, ringPerGen: RING, source: { v4: parseAddress(LB4), v6: parseAddress(LB6) } });
+    applyImage(lb, next);
+    const before = readLbStats({ serviceStats: lb.map('lb_service_stats'), backendStats: lb.map('lb_backend_stats') }, next).services.find((s) => s.name === 'plain')!;
+    const out = runLb(data);
+    assert.equal(out.retval, XDP_TX);
+    assert.equal(out.data.length, data.length + 20, 'encapsulated in IPv4 toward 198.18.0.50');
+    assert.ok(checksumsValid(out.data));
+    const after = readLbStats({ serviceStats: lb.map('lb_service_stats'), backendStats: lb.map('lb_backend_stats') }, next).services.find((s) => s.name === 'plain')!;
+    assert.equal(after.newFlows, before.newFlows, 'still the same flow (a conntrack hit)');
+  });
+
   it('refuses ipip without the outer source address', () => {
     assert.throws(
       () => compileLoadBalancer(parseLoadBalancerText(config), { ringPerGen: RING }),

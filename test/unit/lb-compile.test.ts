@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { encodeValue } from '../../src/bpf/codecs.js';
 import { compileLoadBalancer, LbCompileError, pickBackend } from '../../src/lb/compile.js';
 import { lbFlowHash } from '../../src/lb/hash.js';
-import { backendCodec, LB_BACKEND_DRAINING, LB_BACKEND_DOWN, LB_BACKEND_IN_USE, serviceCodec, serviceKeyCodec } from '../../src/lb/layout.js';
+import { backendCodec, LB_BACKEND_DRAINING, LB_BACKEND_DOWN, LB_BACKEND_IN_USE, LB_BACKEND_IPIP, serviceCodec, serviceKeyCodec } from '../../src/lb/layout.js';
 import { MAGLEV_EMPTY, maglevDisruption, maglevShares } from '../../src/lb/maglev.js';
 import { parseAddress, parseLoadBalancerText } from '../../src/lb/schema.js';
 
@@ -92,7 +92,7 @@ describe('lb compile', () => {
     });
     const flags = Object.fromEntries(img2.backends.map((b) => [b.address, b.value.flags]));
     assert.equal(flags['198.18.1.2'], LB_BACKEND_IN_USE | LB_BACKEND_DRAINING);
-    assert.equal(flags['198.18.1.9'], LB_BACKEND_IN_USE | LB_BACKEND_DOWN);
+    assert.equal(flags['198.18.1.9'], LB_BACKEND_IN_USE | LB_BACKEND_DOWN | LB_BACKEND_IPIP, 'down, of an ipip service');
     assert.deepEqual([...maglevShares(img2.ring[0]!.ids).keys()], [0]);
     assert.deepEqual([...maglevShares(img2.ring[1]!.ids).keys()], [3]);
     assert.deepEqual(img2.staleBackends, [2]);

@@ -25,6 +25,7 @@
 #define LB_BACKEND_IN_USE 1
 #define LB_BACKEND_DRAINING 2
 #define LB_BACKEND_DOWN 4
+#define LB_BACKEND_IPIP 8 /* its service's mode is ipip (else dsr-l2) */
 
 #define LB_EMPTY_SLOT 0xffffffff
 
