@@ -27,9 +27,9 @@ import {
   encodeGeneration,
   flipWrite,
   FW_MAPS,
-  LPM_GEN_BITS,
   MAX_RULES,
   u32,
+  writeLpmKey,
   type CompiledPolicy,
   type LpmEntry,
   type MapEntry,
@@ -112,40 +112,20 @@ function zeroCounters(maps: MapSource, name: string, from: number, count: number
   for (let i = 0; i < count; i++) m.setPerCpu(u32(from + i), zeros);
 }
 
+const writeOnly = (): never => {
+  throw new Error('write-only codec');
+};
+
 /** Codecs that write an LpmEntry straight into a batch buffer (no Buffer per prefix). */
 function lpmEntryCodecs(gen: number, addrBytes: number): { key: Codec<LpmEntry>; value: Codec<LpmEntry> } {
   return {
-    key: {
-      size: 8 + addrBytes,
-      align: 4,
-      encode(e, target, offset) {
-        target.writeUInt32LE(LPM_GEN_BITS + e.prefixLen, offset);
-        target[offset + 4] = gen;
-        target.fill(0, offset + 5, offset + 8);
-        target.set(e.addr, offset + 8);
-      },
-      decode() {
-        throw new Error('write only');
-      },
-    },
-    value: {
-      size: 4,
-      align: 4,
-      encode(e, target, offset) {
-        target.writeUInt32LE(e.value, offset);
-      },
-      decode() {
-        throw new Error('write only');
-      },
-    },
+    key: { size: 8 + addrBytes, align: 4, encode: (e, target, offset) => writeLpmKey(target, offset, gen, e.addr, e.prefixLen), decode: writeOnly },
+    value: { size: 4, align: 4, encode: (e, target, offset) => target.writeUInt32LE(e.value, offset), decode: writeOnly },
   };
 }
 
 /** Codecs that write slot i of a class table (key base + i, value struct fw_class) from its index. */
 function classSlotCodecs(base: number, table: Uint32Array, summaries: Uint32Array): { key: Codec<number>; value: Codec<number> } {
-  const writeOnly = (): never => {
-    throw new Error('write only');
-  };
   return {
     key: { size: 4, align: 4, encode: (i, target, offset) => target.writeUInt32LE(base + i, offset), decode: writeOnly },
     value: {

@@ -338,11 +338,17 @@ export function u32(n: number): Buffer {
   return b;
 }
 
+/** Writes struct fw_lpm_v4/v6 {prefixlen, gen, pad[3], addr} at `offset`. */
+export function writeLpmKey(target: Buffer, offset: number, gen: number, addr: Uint8Array, prefixLen: number): void {
+  target.writeUInt32LE(LPM_GEN_BITS + prefixLen, offset);
+  target[offset + 4] = gen;
+  target.fill(0, offset + 5, offset + 8);
+  target.set(addr, offset + 8);
+}
+
 export function lpmKey(gen: number, addr: Uint8Array, prefixLen: number): Buffer {
   const k = Buffer.alloc(8 + addr.length);
-  k.writeUInt32LE(LPM_GEN_BITS + prefixLen, 0);
-  k[4] = gen;
-  k.set(addr, 8);
+  writeLpmKey(k, 0, gen, addr, prefixLen);
   return k;
 }
 
