@@ -144,6 +144,11 @@ function prefixChanges(before: Buffer, after: Buffer): { added: number; removed:
   return { added: now.size - kept, removed: was.size - kept };
 }
 
+/** "1 prefix", "1,000 prefixes". */
+export function counted(n: number, one: string, many: string): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
 /** The diff as lines for people: `+ rule x`, `- rule y`, `~ rule z: dstPorts 53 → 53, 5353`, … */
 export function describeDiff(diff: PolicyDiff): string[] {
   if (diff.unchanged) return ['no changes: the live policy is the same'];
@@ -152,8 +157,8 @@ export function describeDiff(diff: PolicyDiff): string[] {
   if (diff.default) lines.push(`~ default: ${diff.default.from} → ${diff.default.to}`);
   if (diff.malformed) lines.push(`~ malformed: ${diff.malformed.from} → ${diff.malformed.to}`);
   if (diff.mitigation) lines.push(`~ mitigation: ${show(diff.mitigation.from)} → ${show(diff.mitigation.to)}`);
-  for (const b of diff.blocklists.added) lines.push(`+ blocklist ${b.name} (${b.prefixes} prefixes)`);
-  for (const b of diff.blocklists.removed) lines.push(`- blocklist ${b.name} (${b.prefixes} prefixes)`);
+  for (const b of diff.blocklists.added) lines.push(`+ blocklist ${b.name} (${counted(b.prefixes, 'prefix', 'prefixes')})`);
+  for (const b of diff.blocklists.removed) lines.push(`- blocklist ${b.name} (${counted(b.prefixes, 'prefix', 'prefixes')})`);
   for (const b of diff.blocklists.changed) lines.push(`~ blocklist ${b.name}: +${b.added} -${b.removed} prefixes (${b.prefixes} now)`);
   for (const r of diff.rules.added) {
     const fields = Object.entries(r.fields).map(([k, v]) => (k === 'action' ? v : `${k} ${v}`));

@@ -28,7 +28,7 @@ import type { XdpModeRequest } from '../../bpf/xdp.js';
 import { NotFoundError } from '../../bpf/index.js';
 import { activeGeneration, applyCompiled, hasPolicy, type ApplyPhase, type ApplyResult } from '../../firewall/apply.js';
 import { firewallFeature, firewallInterfaces, hasFirewall, withFirewallMaps } from '../../firewall/attached.js';
-import { describeDiff, diffPolicies, type PolicyDiff } from '../../firewall/diff.js';
+import { counted, describeDiff, diffPolicies, type PolicyDiff } from '../../firewall/diff.js';
 import { firewallObjectPath, FIREWALL_PROGRAM } from '../../firewall/instance.js';
 import { readLiveSummary, readStats, summarize, writeLiveSummary, type FirewallStats, type LiveSummary } from '../../firewall/live.js';
 import { ratesBetween, type RatedCounter, type RatedStats } from '../../firewall/rates.js';
@@ -192,7 +192,7 @@ function policyChange(file: string, iface: string, policy: FirewallPolicy, snaps
 
 function printChange(change: PolicyChange, out: Output): void {
   const p = change.policy;
-  out.line(`${change.file}: ${p.rules} rules, ${p.blocklists} blocklists (${formatCount(p.prefixes)} prefixes)`);
+  out.line(`${change.file}: ${counted(p.rules, 'rule', 'rules')}, ${counted(p.blocklists, 'blocklist', 'blocklists')} (${counted(p.prefixes, 'prefix', 'prefixes')})`);
   if (!change.diff.live) out.line(`${change.iface} has no xdpkit firewall: applying loads it with everything below`);
   for (const line of describeDiff(change.diff)) out.line(`  ${line}`);
 }
