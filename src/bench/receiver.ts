@@ -43,6 +43,22 @@ export function schedStats(pids: readonly number[]): { ns: bigint; runs: bigint 
   return { ns, runs };
 }
 
+/**
+ * IP packets the stack of the calling thread's network namespace has received (Ip InReceives,
+ * or Ip6InReceives), whichever CPU it ran on; call inside the namespace.
+ */
+export function stackReceived(family: 4 | 6): bigint {
+  if (family === 6) {
+    const line = readFileSync('/proc/thread-self/net/snmp6', 'utf8').split('\n').find((l) => l.startsWith('Ip6InReceives'));
+    return BigInt(line?.trim().split(/\s+/)[1] ?? '0');
+  }
+  const [names, values] = readFileSync('/proc/thread-self/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Ip:'))
+    .map((l) => l.trim().split(/\s+/));
+  return BigInt(values?.[names?.indexOf('InReceives') ?? -1] ?? '0');
+}
+
 /** Pins a thread (or this process's main thread) to one CPU. */
 export async function pinThread(pid: number, cpu: number): Promise<void> {
   await runCommand(['taskset', '-p', '-c', String(cpu), String(pid)]);

@@ -8,9 +8,15 @@ export const COLUMNS = ['scenario', 'Mpps', 'ns/pkt', 'busy', 'ratio', 'best', '
 
 const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
 
+/** ns per frame on the other CPU, and the share of frames that got there (cpumap's queue drops the rest). */
+function otherCpu(s: ScenarioSummary): string {
+  if (s.otherCpuNsPerPacket === undefined) return '-';
+  return `${fixed(s.otherCpuNsPerPacket, 0)}${s.otherCpuShare !== undefined ? ` (${fixed(s.otherCpuShare * 100, 0)} %)` : ''}`;
+}
+
 /** One row per scenario: medians over rounds, ratios to the same round's baseline (1 = as cheap). */
 export function summaryRow(s: ScenarioSummary): string[] {
-  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), `${fixed(s.busy * 100, 0)} %`, fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0), fixed(s.liveProgramNs, 0), fixed(s.otherCpuNsPerPacket, 0)];
+  return [s.scenario, fixed(s.mpps, 2), fixed(s.nsPerPacket, 0), `${fixed(s.busy * 100, 0)} %`, fixed(s.ratio, 2), fixed(s.ratioBest, 2), fixed(s.ratioSpread, 2), s.baseline, fixed(s.programNs, 0), fixed(s.liveProgramNs, 0), otherCpu(s)];
 }
 
 export function headerLines(report: BenchReport): string[] {
@@ -39,9 +45,9 @@ export function markdown(report: BenchReport): string {
     `|${COLUMNS.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
     ...report.summaries.map((s) => `| ${summaryRow(s).join(' | ')} |`),
     '',
-    'Mpps: frames received per second at the receiver (for forwarders: at the forwarding hop). ns/pkt: CPU time of that hop\'s NAPI thread per frame received.',
-    'ratio: baseline ns/pkt over this ns/pkt (vs: touch-and-drop for filters, the minimal XDP forwarder for forwarders; 1.00 = as cheap), each scenario window against the mean of the baseline windows just before and after it; per round the median of those pairs, then the median over rounds, the best round and the spread (max − min). The baseline\'s own row compares each of its windows with its neighbouring baseline windows: the noise floor.',
-    'prog ns: the program alone, BPF_PROG_TEST_RUN. live ns: the XDP program on the receiver per run while it ran live (kernel run-time statistics, over a short burst after the slot\'s last window). other ns: CPU time per frame on the CPU a program steered the frames to (cpumap\'s thread, which runs the stack there). Absolute figures swing between runs on shared machines; compare ratios.',
+    'Mpps: frames received per second at the receiver (for forwarders: at the forwarding hop). ns/pkt: CPU time of that hop\'s NAPI thread per frame received. busy: that CPU time over wall time (far below 100 %, part of ns/pkt is waking up, and a slower program that finds more frames waiting per wake-up can look cheaper).',
+    'ratio: baseline ns/pkt over this ns/pkt (vs: touch-and-drop for filters, the minimal XDP forwarder for forwarders; 1.00 = as cheap). In each round\'s slot the scenario\'s windows alternate with the baseline\'s (B S B … B); both are pooled over their windows, the first and last baseline windows weighted ½ so a linear drift cancels. Median over rounds, best round, spread (max − min). touch-again (touch against touch) shows how far from 1.00 noise alone goes.',
+    'prog ns: the program alone, BPF_PROG_TEST_RUN. live ns: the XDP program on the receiver per run while it ran live (kernel run-time statistics, over a short burst after the slot\'s last window). other ns: CPU time on the CPU a program steered the frames to (cpumap\'s thread, which runs the stack there) per frame that reached the stack there, with the share of received frames that did (cpumap\'s queue drops the rest when that CPU cannot keep up). Absolute figures swing between runs on shared machines; compare ratios.',
     '',
     ...report.summaries.map((s) => `- **${s.scenario}**: ${s.description}`),
     '',

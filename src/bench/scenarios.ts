@@ -13,7 +13,7 @@ import { runCommand, type TemplateProtocol } from '../net/index.js';
 import { builtinProgram, packageRoot, type BuiltinName } from '../programs/catalogue.js';
 import { builtinSetup, setRedirectTarget, type BuiltinOptions } from '../programs/configure.js';
 import { actionStatsCodec } from '../programs/map-codecs.js';
-import { threadsNamed } from './receiver.js';
+import { stackReceived, threadsNamed } from './receiver.js';
 import { firewallScenarios } from './scenarios-firewall.js';
 import { lbScenarios } from './scenarios-lb.js';
 
@@ -57,8 +57,11 @@ export interface ScenarioHandle {
   programCostNs?(frame: Buffer, repeat: number): number;
   /** Verdicts counted by the program itself (xdpkit programs only). */
   verdicts?(): { dropped: bigint; passed: bigint };
-  /** Threads that do the scenario's work on another CPU (cpumap's kthreads), to count their time apart. */
-  otherCpuThreads?(): number[];
+  /**
+   * The scenario's work on another CPU (cpumap): its threads, whose time is counted apart, and
+   * how many frames got there (the receiver's stack, whichever CPU ran it).
+   */
+  otherCpu?: { threads(): number[]; frames(): Promise<bigint> };
   teardown(): Promise<void>;
 }
 
@@ -293,12 +296,18 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'cpumap',
     group: 'filter',
-    description: 'xdpkit cpumap steering every flow to the generator\'s CPU, where the stack receives it; ns/pkt is the receiving CPU, other ns the cpumap thread',
+    description: 'xdpkit cpumap steering every flow to the generator\'s CPU, where the stack receives it; ns/pkt is the receiving CPU, other ns the cpumap thread per frame that reached the stack',
     async setup(env) {
       const before = new Set(threadsNamed(`cpumap/${STEER_CPU}/`));
       const handle = await builtinScenario(env, 'cpumap', { cpus: [STEER_CPU] });
       // The CPU's queue comes with a kthread (cpumap/<cpu>/map:<id>): the new one is ours.
-      return { ...handle, otherCpuThreads: () => threadsNamed(`cpumap/${STEER_CPU}/`).filter((pid) => !before.has(pid)) };
+      return {
+        ...handle,
+        otherCpu: {
+          threads: () => threadsNamed(`cpumap/${STEER_CPU}/`).filter((pid) => !before.has(pid)),
+          frames: () => env.inReceiver(() => stackReceived(env.traffic.family)),
+        },
+      };
     },
   },
   {

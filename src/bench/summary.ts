@@ -37,8 +37,9 @@ export interface ScenarioSummary {
   programNs?: number;
   /** ns per run while it ran live (kernel run-time statistics), median; any XDP program on the receiver. */
   liveProgramNs?: number;
-  /** cpumap: median CPU time per frame of its thread on the other CPU. */
+  /** cpumap: median CPU time of its thread on the other CPU per frame that got there, and the median share of frames that did. */
   otherCpuNsPerPacket?: number;
+  otherCpuShare?: number;
 }
 
 export function median(values: readonly number[]): number {
@@ -90,6 +91,8 @@ export function summarise(scenarios: readonly Scenario[], measurements: readonly
     if (live.length > 0) summary.liveProgramNs = median(live);
     const other = own.map((m) => m.otherCpuNsPerPacket).filter((v): v is number => v !== undefined);
     if (other.length > 0) summary.otherCpuNsPerPacket = median(other);
+    const share = own.filter((m) => m.otherCpuFrames !== undefined && m.received > 0).map((m) => (m.otherCpuFrames ?? 0) / m.received);
+    if (share.length > 0) summary.otherCpuShare = median(share);
     const ns = programNs.get(scenario.name);
     if (ns !== undefined) summary.programNs = ns;
     return summary;

@@ -49,7 +49,9 @@ export interface Measurement {
    * program, so fewer frames per run means more of ns/pkt is waking up rather than the program.
    */
   framesPerRun: number;
-  /** CPU time per received frame of the scenario's threads on another CPU (cpumap). */
+  /** Frames that reached the scenario's work on another CPU (cpumap: the stack there; its queue drops the rest). */
+  otherCpuFrames?: number;
+  /** CPU time of the scenario's threads on another CPU per frame that reached them. */
   otherCpuNsPerPacket?: number;
 }
 
@@ -115,7 +117,8 @@ export async function measureWindow(
   await sleep(30);
 
   const arrived = async (): Promise<bigint> => (destination ? (await vethCounters(destination.netns, destination.ifname)).received : 0n);
-  const other = handle.otherCpuThreads?.() ?? [];
+  const other = handle.otherCpu?.threads() ?? [];
+  const steered0 = await handle.otherCpu?.frames();
   const tx0 = await vethCounters(ctx.senderNetns, ctx.senderIfname);
   const rx0 = await vethCounters(env.netns, env.ifname);
   const dest0 = await arrived();
@@ -123,16 +126,19 @@ export async function measureWindow(
   const cpu0 = schedStats(napi);
   const other0 = schedStats(other);
   const { sent, seconds } = await ctx.gen.sendFor({ packets: settings.packets, durationS: settings.durationS, batchSize: settings.batchSize }, ctx.inSender);
-  // Let the receiver (and the destination) drain their rings before reading.
+  // Let the receiver (and the destination, and the other CPU) drain their queues before reading.
   let rx1 = await vethCounters(env.netns, env.ifname);
   let dest1 = await arrived();
+  let steered1 = await handle.otherCpu?.frames();
   for (let i = 0; i < 50; i++) {
     await sleep(20);
     const again = await vethCounters(env.netns, env.ifname);
     const destAgain = await arrived();
-    if (again.received === rx1.received && destAgain === dest1) break;
+    const steeredAgain = await handle.otherCpu?.frames();
+    if (again.received === rx1.received && destAgain === dest1 && steeredAgain === steered1) break;
     rx1 = again;
     dest1 = destAgain;
+    steered1 = steeredAgain;
   }
   const cpu1 = schedStats(napi);
   const other1 = schedStats(other);
@@ -151,7 +157,10 @@ export async function measureWindow(
     busy: Number(cpu1.ns - cpu0.ns) / 1e9 / seconds,
     framesPerRun: cpu1.runs > cpu0.runs ? received / Number(cpu1.runs - cpu0.runs) : Number.NaN,
   };
-  if (other.length > 0 && received > 0) m.otherCpuNsPerPacket = Number(other1.ns - other0.ns) / received;
+  if (steered0 !== undefined && steered1 !== undefined) {
+    m.otherCpuFrames = Number(steered1 - steered0);
+    if (m.otherCpuFrames > 0) m.otherCpuNsPerPacket = Number(other1.ns - other0.ns) / m.otherCpuFrames;
+  }
   if (v0 && v1) {
     m.dropped = Number(v1.dropped - v0.dropped);
     m.passed = Number(v1.passed - v0.passed);

@@ -144,6 +144,7 @@ describe('bench', () => {
     assert.equal(report.measurements.find((x) => x.scenario === 'iptables')?.liveRuns, undefined, 'no XDP program, no run-time statistics');
     const cpumap = report.measurements.find((x) => x.scenario === 'cpumap');
     assert.ok((cpumap?.otherCpuNsPerPacket ?? 0) > 0, 'cpumap: the thread on the CPU it steers to is counted apart');
+    assert.ok((cpumap?.otherCpuFrames ?? 0) > 0 && (cpumap?.otherCpuFrames ?? 0) <= (cpumap?.received ?? 0) + 10, `cpumap: ${cpumap?.otherCpuFrames} of ${cpumap?.received} frames reached the stack on the other CPU`);
     for (const s of report.summaries.filter((x) => x.scenario !== 'touch')) assert.equal(s.pairs, 1, `${s.scenario}: one window between two of touch`);
   });
 
