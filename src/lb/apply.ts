@@ -8,7 +8,7 @@ import { u32 } from '../bpf/codecs.js';
 import type { LbImage } from './compile.js';
 import { backendCodec, controlCodec, serviceCodec, serviceKeyCodec } from './layout.js';
 
-export const LB_OBJECT_MAPS = ['lb_services', 'lb_ring', 'lb_backends', 'lb_control', 'lb_conntrack', 'lb_service_stats', 'lb_backend_stats'] as const;
+export const LB_OBJECT_MAPS = ['lb_services', 'lb_ring', 'lb_backends', 'lb_control', 'lb_conntrack', 'lb_service_stats', 'lb_backend_stats', 'lb_egress', 'lb_too_big'] as const;
 
 /** A loaded lb object, or its pinned maps by name. */
 export interface LbMapSource {

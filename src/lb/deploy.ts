@@ -21,6 +21,7 @@ import { NotFoundError, InvalidArgumentError } from '../bpf/errors.js';
 import { packageRoot } from '../programs/catalogue.js';
 import { interfaceKey } from '../programs/interface-key.js';
 import { RECORD_DIR, writeRecord } from '../programs/records.js';
+import { setRedirectTarget } from '../programs/configure.js';
 import { allTargets, resolveTarget } from '../programs/target.js';
 import { applyImage, LB_OBJECT_MAPS } from './apply.js';
 import { compileLoadBalancer, type LbImage } from './compile.js';
@@ -50,6 +51,8 @@ export interface LbState {
   model: LoadBalancer;
   /** Backends the health checker took out, as backendRef(service, address). */
   down?: string[];
+  /** Where balanced frames are redirected (lb_egress slot 0); absent: XDP_TX back out of `ifname`. */
+  egress?: { name: string; ifindex: number };
   appliedAt: string;
 }
 
@@ -63,6 +66,8 @@ export interface LbApplyRequest {
   ringSlots?: number;
   /** Backends down by health checks; default: those the live state has, if still configured. */
   down?: string[];
+  /** Interface to redirect balanced frames to (two-armed); default: the live state's, else XDP_TX. */
+  egress?: string;
   force?: boolean;
 }
 
@@ -213,6 +218,9 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
     }
   }
   const need = request.model.services.reduce((n, s) => n + s.tableSize, 0);
+  // Resolved before anything is written: an unknown name fails listing the interfaces there are.
+  const egressTarget = request.egress !== undefined ? resolveTarget(request.egress) : undefined;
+  const egress = egressTarget && { name: egressTarget.name, ifindex: egressTarget.ifindex };
 
   if (live) {
     if (need > previous.ringPerGen) {
@@ -228,13 +236,20 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
       );
     }
     const image = compileLoadBalancer(request.model, { previous: previous.image, ringPerGen: previous.ringPerGen, source: sourceAddresses(source), down: new Set(down), ...(macs && { macs }) });
+    if (egress && !existsSync(`${pinDir}/maps/lb_egress`)) {
+      throw new InvalidArgumentError(`the load balancer on ${target.name} was loaded by an older xdpkit that did not pin lb_egress, so --egress cannot be set on it`, {
+        hint: `xdpkit prog unload ${target.name}, then lb apply again with --egress (established flows lose their conntrack entries)`,
+      });
+    }
     const maps = openLbMaps(previous);
     try {
+      // The egress first: if the device is refused, the image (and the state) stay as they were.
+      if (egress) setRedirectTarget(maps.map('lb_egress'), 0, String(egress.ifindex));
       applyImage(maps, image);
     } finally {
       maps.close();
     }
-    const state: LbState = { ...previous, source, image, model: request.model, down, appliedAt: new Date().toISOString() };
+    const state: LbState = { ...previous, source, image, model: request.model, down, ...(egress && { egress }), appliedAt: new Date().toISOString() };
     writeLbState(state);
     return { state, attached: false, learned };
   }
@@ -250,6 +265,7 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
     object.setMaxEntries('lb_ring', 2 * ringPerGen);
     object.setMaxEntries('lb_conntrack', conntrack);
     object.load();
+    if (egress) setRedirectTarget(object.map('lb_egress'), 0, String(egress.ifindex));
     applyImage(object, image);
     const program = object.program('xdp_lb');
     const pinnedMaps: Record<string, string> = {};
@@ -286,7 +302,7 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
         feature: 'lb',
         stateFiles: [lbStatePath(key), lbHealthPath(key), lbLockPath(key)],
       });
-      const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, down, appliedAt: new Date().toISOString() };
+      const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, down, ...(egress && { egress }), appliedAt: new Date().toISOString() };
       writeLbState(state);
       return { state, attached: true, mode: attach.mode, learned };
     } catch (error) {

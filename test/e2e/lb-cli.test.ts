@@ -23,6 +23,7 @@ interface ListJson {
   services: { name: string; vip: string; mode: string; tableSize: number; healthCheck: unknown; backends: { address: string; weight: number; state: string; health: string | null; mac: string | null }[] }[];
 }
 interface StatsJson {
+  tooBig: { icmp: number; dropped: number };
   services: { name: string; service: string; packets: number; bytes: number; newFlows: number; rates: { pps: number } }[];
   backends: { service: string; address: string; packets: number; newFlows: number }[];
 }
@@ -127,6 +128,7 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     assert.equal(svc.packets, 120);
     assert.equal(svc.newFlows, 120);
     assert.equal(svc.bytes, 120 * (14 + 20 + 8 + 2));
+    assert.deepEqual(s.tooBig, { icmp: 0, dropped: 0 }, 'dsr-l2 never has a packet too big');
     const per = newFlowsOf(s, 'dns');
     assert.equal(Object.values(per).reduce((a, b) => a + b, 0), 120);
     for (const i of [1, 2, 3]) assert.ok(per[backend(i)]! > 0, `backend ${i} got no flow of 120: ${JSON.stringify(per)}`);
@@ -341,5 +343,20 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     assert.equal(r.json<{ attached: boolean }>().attached, false);
     const l = await list();
     assert.deepEqual(l.services[0]!.backends.map((b) => b.address), [1, 2, 3].map(backend));
+  });
+
+  it('apply --egress: an unknown device is refused with the interfaces there are, nothing changed; a known one stays through edits and applies', async () => {
+    const before = await list();
+    const refused = await cli(['lb', 'apply', '-f', join(dir, 'lb.yaml'), '--iface', 'eth0', '--egress', 'nosuch0']);
+    assertHumanError(refused, { code: 1, message: /interface nosuch0/, hint: /ip -br link/ });
+    assert.match(refused.stderr, /eth0/, 'lists the interfaces of the namespace');
+    assert.equal((await list()).generation, before.generation, 'the live generation is the one before');
+
+    interface ApplyJson { egress: string | null; generation: number }
+    const applied = assertOk(await cli(['--json', 'lb', 'apply', '-f', join(dir, 'lb.yaml'), '--iface', 'eth0', '--egress', 'eth0'])).json<ApplyJson>();
+    assert.equal(applied.egress, 'eth0');
+    assert.equal((await edit(['backend', 'drain', 'dns', backend(1)]) as EditJson & { egress: string | null }).egress, 'eth0', 'an edit keeps the egress');
+    const again = assertOk(await cli(['lb', 'apply', '-f', join(dir, 'lb.yaml'), '--iface', 'eth0']));
+    assert.match(again.stdout, /, out of eth0$/m, 'an apply without --egress keeps it');
   });
 });

@@ -137,7 +137,7 @@ describe('lb ipip and lb_decap (BPF_PROG_TEST_RUN)', () => {
     const data = frame([eth(), ip4({ dst: '198.18.0.12' }), tcp(80, 45000), payload('x'.repeat(100))]);
     for (let i = 0; i < 5; i++) assert.equal(runLb(data).retval, XDP_TX);
     runLb(frame([eth(), ip4({ dst: '198.18.0.12' }), tcp(80, 45001)]));
-    const stats = readLbStats({ serviceStats: lb.map('lb_service_stats'), backendStats: lb.map('lb_backend_stats') }, image);
+    const stats = readLbStats(lb, image);
     const svc = stats.services.find((s) => s.name === 'plain')!;
     assert.equal(svc.packets, 6n);
     assert.equal(svc.newFlows, 2n);
@@ -158,12 +158,12 @@ describe('lb ipip and lb_decap (BPF_PROG_TEST_RUN)', () => {
     assert.notEqual(switched, config);
     const next = compileLoadBalancer(parseLoadBalancerText(switched), { previous: image, ringPerGen: RING, source: { v4: parseAddress(LB4), v6: parseAddress(LB6) } });
     applyImage(lb, next);
-    const before = readLbStats({ serviceStats: lb.map('lb_service_stats'), backendStats: lb.map('lb_backend_stats') }, next).services.find((s) => s.name === 'plain')!;
+    const before = readLbStats(lb, next).services.find((s) => s.name === 'plain')!;
     const out = runLb(data);
     assert.equal(out.retval, XDP_TX);
     assert.equal(out.data.length, data.length + 20, 'encapsulated in IPv4 toward 198.18.0.50');
     assert.ok(checksumsValid(out.data));
-    const after = readLbStats({ serviceStats: lb.map('lb_service_stats'), backendStats: lb.map('lb_backend_stats') }, next).services.find((s) => s.name === 'plain')!;
+    const after = readLbStats(lb, next).services.find((s) => s.name === 'plain')!;
     assert.equal(after.newFlows, before.newFlows, 'still the same flow (a conntrack hit)');
   });
 

@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { u32, u64 } from '../../src/bpf/codecs.js';
 import { BpfObject } from '../../src/bpf/object.js';
 import { xdpContext } from '../../src/bpf/test-run.js';
 import { Testbed } from '../../src/net/index.js';
@@ -82,10 +81,7 @@ describe('lb ipip: packets too big for the egress MTU (BPF_PROG_TEST_RUN on a 14
 
   /** Runs the frame as if it had arrived on a's eth0 (MTU 1400): that is the device XDP_TX uses. */
   const run = (data: Buffer) => inNs(bed, 'a', () => object.program('xdp_lb').testRun({ data, context: xdpContext(data.length, { ingressIfindex: bed.end('a').ifindex }) }));
-  const tooBigCounts = () => {
-    const m = object.map('lb_too_big').withCodecs(u32, u64);
-    return { icmp: m.getSummed(0) ?? 0n, dropped: m.getSummed(1) ?? 0n };
-  };
+  const tooBigCounts = () => readLbStats(object, image).tooBig;
 
   it('encapsulates what fits: inner + outer header = the MTU exactly', () => {
     const fits4 = run(tcp4(VIP4, MTU - 20));
@@ -124,7 +120,7 @@ describe('lb ipip: packets too big for the egress MTU (BPF_PROG_TEST_RUN on a 14
   });
 
   it('counts only the packets that went to the backends', () => {
-    const stats = readLbStats({ serviceStats: object.map('lb_service_stats'), backendStats: object.map('lb_backend_stats') }, image);
+    const stats = readLbStats(object, image);
     const packets = Object.fromEntries(stats.services.map((s) => [s.name, s.packets]));
     assert.deepEqual(packets, { web4: 1n, web4via6: 0n, dns6: 1n });
   });

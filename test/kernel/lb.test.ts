@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
+import { u32 } from '../../src/bpf/codecs.js';
 import { BpfObject } from '../../src/bpf/object.js';
+import { setRedirectTarget } from '../../src/programs/configure.js';
 import { xdpContext } from '../../src/bpf/test-run.js';
 import { applyImage } from '../../src/lb/apply.js';
 import { compileLoadBalancer, pickBackend, type LbImage } from '../../src/lb/compile.js';
@@ -22,6 +24,7 @@ const RING = 1 << 16;
 const XDP_PASS = 2;
 const XDP_TX = 3;
 const XDP_DROP = 1;
+const XDP_REDIRECT = 4;
 const macOf = (i: number) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`;
 
 function config(backends: string[], draining: string[] = []): string {
@@ -111,6 +114,23 @@ describe('lb dsr-l2 (BPF_PROG_TEST_RUN)', () => {
     // New flows avoid the draining backend.
     const draining = Buffer.from(macOf(2).replace(/:/g, ''), 'hex').toString('hex');
     for (let p = 0; p < 200; p++) assert.notEqual(run(frame([eth(), ip4({ dst: '198.18.0.10' }), tcp(80, 50000 + p)])).data.subarray(0, 6).toString('hex'), draining);
+  });
+
+  it('with lb_egress slot 0 set, balanced frames are redirected there (two-armed); cleared, XDP_TX again', () => {
+    const flow = () => run(frame([eth(), ip4({ dst: '198.18.0.10' }), tcp(80, 45000)]));
+    assert.equal(flow().retval, XDP_TX);
+    const egress = object.map('lb_egress');
+    setRedirectTarget(egress, 0, 'lo');
+    try {
+      const out = flow();
+      assert.equal(out.retval, XDP_REDIRECT);
+      assert.ok(image.backends.some((b) => b.service === 'web' && b.value.mac === [...out.data.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':')), 'rewritten to a backend MAC as before');
+      const other = frame([eth(), ip4({ dst: '198.18.0.11' }), tcp(80)]);
+      assert.equal(run(other).retval, XDP_PASS, 'non-VIP traffic is not redirected');
+    } finally {
+      egress.withCodecs(u32, u32).delete(0);
+    }
+    assert.equal(flow().retval, XDP_TX);
   });
 
   it('drops new flows to a VIP without an active backend', () => {

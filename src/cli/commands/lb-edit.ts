@@ -64,6 +64,7 @@ export function report(out: Output, change: string, r: LbApplyOutcome, extra: Re
     iface: r.state.ifname,
     change,
     ...extra,
+    egress: r.state.egress?.name ?? null,
     generation: r.state.image.generation,
     services: r.state.image.services.length,
     backends: r.state.image.backends.length,
@@ -71,7 +72,7 @@ export function report(out: Output, change: string, r: LbApplyOutcome, extra: Re
     warnings: r.state.image.warnings,
   };
   out.result(result, () => {
-    out.line(`${result.iface}: ${change}; generation ${result.generation} live (${result.services} services, ${result.backends} backends)`);
+    out.line(`${result.iface}: ${change}; generation ${result.generation} live (${result.services} services, ${result.backends} backends)${result.egress ? `, out of ${result.egress}` : ''}`);
     for (const [a, m] of Object.entries(r.learned)) out.note(`MAC of ${a} from the neighbour table: ${m}`);
     for (const w of result.warnings) out.warn(w);
   });

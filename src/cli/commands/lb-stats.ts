@@ -24,7 +24,7 @@ function sample(ifname: string): { iface: string; at: number; stats: LbStats } {
   const state = lbStateOf(ifname);
   const maps = openLbMaps(state);
   try {
-    const stats = readLbStats({ serviceStats: maps.map('lb_service_stats'), backendStats: maps.map('lb_backend_stats') }, state.image);
+    const stats = readLbStats(maps, state.image);
     return { iface: state.ifname, at: performance.now(), stats };
   } finally {
     maps.close();
@@ -57,6 +57,7 @@ function withRates(before: LbStats, after: LbStats, seconds: number) {
   const rate = (prev: LbCounters | undefined, now: LbCounters): Rates => rates(prev ?? now, now, seconds);
   return {
     seconds,
+    tooBig: after.tooBig,
     services: after.services.map((s) => ({ ...s, rates: rate(before.services.find((b) => b.service === s.service), s) })),
     backends: after.backends.map((s) => ({ ...s, rates: rate(before.backends.find((b) => b.service === s.service && b.address === s.address), s) })),
   };
@@ -79,5 +80,7 @@ function render(iface: string, view: ReturnType<typeof withRates>, interval: num
       ...view.backends.filter((b) => b.service === s.name).map((b) => [`  → ${b.address}`, ...cells(b, b.rates)]),
     ]),
   );
+  const { icmp, dropped } = view.tooBig;
+  if (icmp + dropped > 0n) out.line(`ipip packets over the egress MTU: ${formatCount(icmp)} answered with ICMP, ${formatCount(dropped)} dropped`);
   out.note(`${iface}: totals since load; rates over the last ${interval} s`);
 }

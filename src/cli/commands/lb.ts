@@ -1,6 +1,6 @@
 /**
  * `xdpkit lb …`: the load balancer on an interface.
- *   lb apply -f lb.yaml --iface IF [--source ADDR]… [--mode] [--conntrack N] [--force]
+ *   lb apply -f lb.yaml --iface IF [--source ADDR]… [--egress IF] [--mode] [--conntrack N] [--force]
  *   lb service add|del|list, lb backend add|del|drain|undrain   edits of the live config (lb-edit.ts)
  *   lb health [IF]               the health checker, until Ctrl-C (lb-health.ts)
  *   lb stats [IF] [--watch]      per-service and per-backend packets, bytes, new flows, rates (lb-stats.ts)
@@ -28,6 +28,7 @@ interface ApplyOptions {
   file: string;
   iface: string;
   source?: string[];
+  egress?: string;
   mode: ReturnType<typeof parseMode>;
   conntrack?: number;
   ringSlots?: number;
@@ -42,6 +43,7 @@ export function lbCommand(): Command {
       .requiredOption('-f, --file <path>', 'LoadBalancer YAML/JSON')
       .requiredOption('--iface <name>', 'interface the VIP traffic arrives on', argParser(parseInterfaceName, '--iface'))
       .option('--source <address>', "the load balancer's own address, outer source of ipip packets (one per family)", repeatable(lbArg((v) => parseAddress(v).address, '--source', 'e.g. --source 198.18.0.2 --source 2001:db8::2')))
+      .option('--egress <iface>', 'send balanced frames out of this interface (two-armed; kept by later applies and edits); default: back out of --iface (XDP_TX)', argParser(parseInterfaceName, '--egress'))
       .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
       .option('--conntrack <n>', 'conntrack entries (first apply)', argParser((v) => parsePositiveInt(v, '--conntrack'), '--conntrack'))
       .option('--ring-slots <n>', 'Maglev slots per generation to reserve (first apply; default twice what the file needs, ≥ 65536): room for services added later', argParser((v) => parsePositiveInt(v, '--ring-slots'), '--ring-slots'))
@@ -54,6 +56,7 @@ export function lbCommand(): Command {
           model,
           mode: options.mode,
           source: sourcesFrom(options.source ?? []),
+          ...(options.egress !== undefined && { egress: options.egress }),
           ...(options.conntrack !== undefined && { conntrack: options.conntrack }),
           ...(options.ringSlots !== undefined && { ringSlots: options.ringSlots }),
           ...(options.force && { force: true }),
