@@ -6,8 +6,9 @@
  * copied from the live image, so rewriting the value does not disturb packets in flight). Then one
  * write, lb_control.active_gen = g, makes the whole new backend set live at once.
  *
- * Apply order (src/lb applier, see `LbImage`): 1. backends, 2. ring slice of gen g, 3. services,
- * 4. control (the flip), 5. delete `staleServices`, clear `staleBackends`.
+ * Apply order (apply.ts says why): 1. backends (a backend going DOWN or DRAINING keeps its old
+ * flags), 2. ring slice of gen g, 3. services, 4. control (the flip), 5. the DOWN/DRAINING flags,
+ * delete `staleServices`, clear `staleBackends`.
  *
  * Ids are stable across images: a service keeps its id while its VIP:port/proto exists (its
  * counters stay), a backend keeps its id while it stays in its service. Every new backend gets a

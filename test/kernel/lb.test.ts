@@ -11,10 +11,11 @@ import { u32 } from '../../src/bpf/codecs.js';
 import { BpfObject } from '../../src/bpf/object.js';
 import { setRedirectTarget } from '../../src/programs/configure.js';
 import { xdpContext } from '../../src/bpf/test-run.js';
-import { applyImage } from '../../src/lb/apply.js';
+import { applyImage, flipGeneration, prepareGeneration, retireGeneration } from '../../src/lb/apply.js';
 import { compileLoadBalancer, pickBackend, type LbImage } from '../../src/lb/compile.js';
 import { lbFlowHash } from '../../src/lb/hash.js';
-import { backendCodec, controlCodec, countersCodec, ctValueCodec, decapKeyCodec, flowKeyCodec, serviceCodec, serviceGenCodec, serviceKeyCodec } from '../../src/lb/layout.js';
+import { readLbStats } from '../../src/lb/stats.js';
+import { LB_BACKEND_DOWN, backendCodec, controlCodec, countersCodec, ctValueCodec, decapKeyCodec, flowKeyCodec, serviceCodec, serviceGenCodec, serviceKeyCodec } from '../../src/lb/layout.js';
 import { parseAddress, parseLoadBalancerText } from '../../src/lb/schema.js';
 import type { StructCodec } from '../../src/bpf/codecs.js';
 import { eth, frame, icmp, ip4, ip6, payload, tcp, udp } from '../helpers/frames.js';
@@ -137,6 +138,73 @@ describe('lb dsr-l2 (BPF_PROG_TEST_RUN)', () => {
     image = compileLoadBalancer(parseLoadBalancerText(config(['198.18.1.1'], ['198.18.1.1'])), { previous: image, ringPerGen: RING });
     applyImage(object, image);
     assert.equal(run(frame([eth(), ip4({ dst: '198.18.0.10' }), tcp(80, 61000)])).retval, XDP_DROP);
+  });
+});
+
+describe('lb apply phases: a backend going down is marked only after the flip (BPF_PROG_TEST_RUN between the phases)', () => {
+  const object = BpfObject.open(builtinObject('lb'));
+  after(() => object.close());
+  object.setMaxEntries('lb_ring', 2 * RING);
+  object.setMaxEntries('lb_conntrack', 4096);
+  object.load();
+  const prog = object.program('xdp_lb');
+  const backends = object.map('lb_backends').withCodecs(u32, backendCodec);
+  const all = ['198.18.1.1', '198.18.1.2', '198.18.1.3'];
+  const model = parseLoadBalancerText(config(all));
+  const down3 = new Set(['web|198.18.1.3']);
+
+  /** The destination MAC the kernel writes for the web flow from port `p`. */
+  const sent = (p: number) => {
+    const out = prog.testRun({ data: frame([eth(), ip4({ dst: '198.18.0.10' }), tcp(80, p)]), context: xdpContext(14 + 20 + 20) });
+    assert.equal(out.retval, XDP_TX);
+    return [...out.data.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  };
+  /** The MAC `img`'s ring gives that flow. */
+  const ringSays = (img: LbImage, p: number) => {
+    const h = lbFlowHash({ src: parseAddress('198.18.0.1').bytes, dst: parseAddress('198.18.0.10').bytes, srcPort: p, dstPort: 80, proto: 6, family: 4 }, '5-tuple');
+    const id = pickBackend(img, '198.18.0.10:80/tcp', h);
+    return img.backends.find((b) => b.id === id && b.service === 'web')!.value.mac;
+  };
+  const ports = (first: number) => Array.from({ length: 300 }, (_, i) => first + i);
+
+  const image0 = compileLoadBalancer(model, { ringPerGen: RING });
+  applyImage(object, image0);
+  const victim = image0.backends.find((b) => b.service === 'web' && b.address === '198.18.1.3')!;
+  const established = new Map(ports(30000).map((p) => [p, sent(p)]));
+
+  it('down: before the flip nothing the live generation decides changes; after it, new flows avoid the backend; then its flows move', () => {
+    assert.ok([...established.values()].includes(victim.value.mac), 'some established flows are on the backend going down');
+    const image1 = compileLoadBalancer(model, { previous: image0, ringPerGen: RING, down: down3 });
+
+    const leaving = prepareGeneration(object, image1);
+    assert.deepEqual(leaving.map((b) => b.id), [victim.id], 'only the backend going down waits for the flip');
+    assert.equal(backends.get(victim.id)!.flags & LB_BACKEND_DOWN, 0, 'not marked down while the old ring is live');
+    // Marked down here, its flows would be re-picked through the old ring on every packet (landing
+    // on it again, counted as new flows, their conntrack entries rewritten with a refused backend).
+    const newFlows = () => readLbStats(object, image0).backends.find((b) => b.id === victim.id)!.newFlows;
+    const before = newFlows();
+    for (const [p, mac] of established) assert.equal(sent(p), mac, `established flow ${p} stays where it was`);
+    assert.equal(newFlows(), before, 'established flows are conntrack hits, not re-picked');
+    for (const p of ports(50000)) assert.equal(sent(p), ringSays(image0, p), `new flow ${p} follows the live (old) ring`);
+
+    flipGeneration(object, image1);
+    for (const p of ports(51000)) {
+      assert.equal(sent(p), ringSays(image1, p), `new flow ${p} follows the new ring`);
+      assert.notEqual(sent(p), victim.value.mac);
+    }
+
+    retireGeneration(object, image1, leaving);
+    assert.notEqual(backends.get(victim.id)!.flags & LB_BACKEND_DOWN, 0);
+    for (const [p, mac] of established) assert.equal(sent(p), mac === victim.value.mac ? ringSays(image1, p) : mac, `flow ${p}: moved through the new ring only if it was on the down backend`);
+
+    // Back up: cleared before the flip (the new ring holds it again; the old one never lost a flow to it).
+    const image2 = compileLoadBalancer(model, { previous: image1, ringPerGen: RING });
+    assert.deepEqual(prepareGeneration(object, image2), []);
+    assert.equal(backends.get(victim.id)!.flags & LB_BACKEND_DOWN, 0, 'up again before the flip');
+    for (const p of ports(52000)) assert.equal(sent(p), ringSays(image1, p), `new flow ${p} still follows the live ring`);
+    flipGeneration(object, image2);
+    retireGeneration(object, image2, []);
+    for (const p of ports(53000)) assert.equal(sent(p), ringSays(image2, p));
   });
 });
 
