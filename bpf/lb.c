@@ -68,6 +68,49 @@ static __always_inline void lb_account(void *map, __u32 id, __u64 len, __u64 new
 	}
 }
 
+/* The common case without the general parser: untagged IPv4 without options, not a fragment,
+ * UDP, or TCP with its whole header present. Fills `pkt` as xdpkit_parse_packet would and
+ * returns 0; anything else returns -1 and goes through the general parser (same outcome for
+ * every packet, only cheaper for these: no VLAN, IPv6 or protocol dispatch, bounds checked
+ * once for UDP). */
+static __always_inline int lb_parse_plain_ipv4(struct xdp_md *ctx, struct xdpkit_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = (void *)(eth + 1);
+	struct udphdr *udph = (void *)(iph + 1);
+
+	if ((void *)(udph + 1) > end || eth->h_proto != bpf_htons(XDPKIT_ETH_P_IP))
+		return -1;
+	/* Version 4 and IHL 5 in one byte; then neither MF nor an offset. */
+	if (*(__u8 *)iph != 0x45 || (iph->frag_off & bpf_htons(XDPKIT_IP_MF | XDPKIT_IP_OFFSET)))
+		return -1;
+	if (iph->protocol == IPPROTO_TCP) {
+		struct tcphdr *tcph = (void *)(iph + 1);
+
+		if ((void *)(tcph + 1) > end || tcph->doff < 5 || (void *)tcph + tcph->doff * 4 > end)
+			return -1;
+	} else if (iph->protocol != IPPROTO_UDP) {
+		return -1;
+	}
+	__builtin_memset(pkt, 0, sizeof(*pkt));
+	pkt->eth = eth;
+	pkt->ip4 = iph;
+	pkt->l4 = udph;
+	pkt->src.v4 = iph->saddr;
+	pkt->dst.v4 = iph->daddr;
+	/* TCP and UDP both start with the two ports. */
+	pkt->src_port = udph->source;
+	pkt->dst_port = udph->dest;
+	pkt->l3_proto = XDPKIT_ETH_P_IP;
+	pkt->l3_off = sizeof(struct ethhdr);
+	pkt->l4_off = sizeof(struct ethhdr) + sizeof(struct iphdr);
+	pkt->l4_proto = iph->protocol;
+	pkt->has_l4 = 1;
+	return 0;
+}
+
 SEC("xdp")
 int xdp_lb(struct xdp_md *ctx)
 {
@@ -81,12 +124,14 @@ int xdp_lb(struct xdp_md *ctx)
 	__u64 new_flow = 0;
 	__u8 family, ipip;
 
-	if (xdpkit_parse_packet(ctx, &pkt) != XDPKIT_PARSE_OK)
-		return xdpkit_count(ctx, XDP_PASS);
-	if (!xdpkit_pkt_is_ip(&pkt) || !pkt.has_l4 || pkt.is_fragment)
-		return xdpkit_count(ctx, XDP_PASS);
-	if (pkt.l4_proto != IPPROTO_TCP && pkt.l4_proto != IPPROTO_UDP)
-		return xdpkit_count(ctx, XDP_PASS);
+	if (lb_parse_plain_ipv4(ctx, &pkt) < 0) {
+		if (xdpkit_parse_packet(ctx, &pkt) != XDPKIT_PARSE_OK)
+			return xdpkit_count(ctx, XDP_PASS);
+		if (!xdpkit_pkt_is_ip(&pkt) || !pkt.has_l4 || pkt.is_fragment)
+			return xdpkit_count(ctx, XDP_PASS);
+		if (pkt.l4_proto != IPPROTO_TCP && pkt.l4_proto != IPPROTO_UDP)
+			return xdpkit_count(ctx, XDP_PASS);
+	}
 	family = pkt.l3_proto == XDPKIT_ETH_P_IP ? 4 : 6;
 
 	__builtin_memcpy(&fk.src, &pkt.src, sizeof(fk.src));
