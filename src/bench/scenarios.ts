@@ -113,7 +113,8 @@ async function xdpScenario(env: ScenarioEnv, objectPath: string, program: string
       linkFd = await env.inReceiver(() => attachXdp(target, fd, { mode: 'native' }).linkFd);
     },
     deactivate: detach,
-    programCostNs: (frame, repeat) => object.program(program).testRun({ data: frame, repeat }).durationNs,
+    // The least of three: a busy machine only ever adds to a test run's time.
+    programCostNs: (frame, repeat) => Math.min(...[0, 1, 2].map(() => object.program(program).testRun({ data: frame, repeat }).durationNs)),
     ...(hasStats
       ? {
           verdicts: () => {
