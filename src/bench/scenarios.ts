@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { attachXdp, BpfObject, closeLinkFd, detachXdp, u32, XdpkitError, type XdpTarget } from '../bpf/index.js';
+import { attachXdp, BpfObject, closeLinkFd, detachXdp, ensureBpffs, u32, XdpkitError, type XdpTarget } from '../bpf/index.js';
 import { runCommand, type TemplateProtocol } from '../net/index.js';
 import { builtinProgram, packageRoot, type BuiltinName } from '../programs/catalogue.js';
 import { builtinSetup, setRedirectTarget, type BuiltinOptions } from '../programs/configure.js';
@@ -220,6 +220,8 @@ export const SCENARIOS: readonly Scenario[] = [
     unsupported: (traffic) => (traffic.protocol === 'icmp' ? 'filters ports and addresses only' : undefined),
     async setup(env) {
       const { protocol, family } = env.traffic;
+      // xdp-filter refuses to load without bpffs, which a fresh machine has not mounted.
+      ensureBpffs();
       // xdp-filter pins its maps in the host's bpffs: unload it before the testbed's own signal
       // handler removes the namespace (prepended, so it runs first).
       let loaded = false;
