@@ -9,9 +9,10 @@
  * CPU 1 alone; reflect sends them back to the sender, whose NAPI thread does the same).
  */
 import { randomBytes } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { cpus, release } from 'node:os';
 import { InvalidArgumentError, runTimeStatsSysctlEnabled } from '../bpf/index.js';
-import { frameTemplates, headerBytes, MIN_FRAME_SIZE, Testbed, TrafficGenerator, type TemplateProtocol } from '../net/index.js';
+import { headerBytes, MIN_FRAME_SIZE, Testbed, TrafficGenerator, type TemplateOptions, type TemplateProtocol } from '../net/index.js';
 import { restoreAffinity, pinThread, threadAffinity } from './receiver.js';
 import { BASELINES, SCENARIOS, type Scenario, type ScenarioEnv, type ScenarioHandle, type Traffic } from './scenarios.js';
 import { Sink } from './sink.js';
@@ -71,8 +72,8 @@ export interface BenchReport {
   };
   /** Scenarios left out because they cannot handle the traffic, and why. */
   skipped?: { scenario: string; reason: string }[];
-  /** The forwarding setup: what the sink should see (first template per flow, hex) and the MACs a rewriting forwarder writes. */
-  forwarding?: { templates: string[]; srcMac: string; sinkMac: string; vip: string; backends: string[] };
+  /** The forwarding setup: the traffic sent (flowFrame(traffic, i) is flow i's frame) and the MACs a rewriting forwarder writes. */
+  forwarding?: { traffic: TemplateOptions; srcMac: string; sinkMac: string; vip: string; backends: string[] };
   summaries: ScenarioSummary[];
   measurements: Measurement[];
 }
@@ -130,16 +131,17 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     const sinkEnd = bed.end('c', 1);
     const address = (end: typeof sender): string => (traffic.family === 4 ? end.ipv4 : end.ipv6) ?? '';
     const { vip, backends, prefix } = forwardAddresses(bed.link(1), traffic.family);
-    const template = { protocol: traffic.protocol, srcMac: sender.mac, dstMac: receiver.mac, src: address(sender), dstPort: DROP_PORT, frameSize };
-    const filterTemplates = frameTemplates({ ...template, dst: address(receiver), flows });
-    const forwardTemplates = frameTemplates({ ...template, dst: vip, flows: forwardFlows });
-    const generator = async (templates: Buffer[]): Promise<TrafficGenerator> => {
-      const gen = await bed.withNetns('a', () => new TrafficGenerator(templates, sender.ifindex));
+    const template = { protocol: traffic.protocol, srcMac: sender.mac, dstMac: receiver.mac, dstPort: DROP_PORT, frameSize };
+    const source = (n: number): string => firstSource(address(sender), n, [bed.link(0).subnetV4, bed.link(1).subnetV4]);
+    const filterTraffic: TemplateOptions = { ...template, src: source(flows), dst: address(receiver), flows };
+    const forwardTraffic: TemplateOptions = { ...template, src: source(forwardFlows), dst: vip, flows: forwardFlows };
+    const generator = async (options: TemplateOptions): Promise<TrafficGenerator> => {
+      const gen = await bed.withNetns('a', () => new TrafficGenerator(options, sender.ifindex));
       closers.push(() => gen.close());
       return gen;
     };
-    const filterGen = await generator(filterTemplates);
-    const forwardGen = forwarding ? await generator(forwardTemplates) : undefined;
+    const filterGen = await generator(filterTraffic);
+    const forwardGen = forwarding ? await generator(forwardTraffic) : undefined;
     let toSink: Destination | undefined;
     let toSender: Destination | undefined;
     if (forwarding) {
@@ -151,7 +153,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       const sink = await bed.withNetns('c', () => Sink.attach(sinkEnd.ifindex, sinkEnd.ifname));
       closers.push(() => sink.close());
       toSink = { sink, ifname: sinkEnd.ifname, netns: bed.netns('c') };
-      forwardingFacts = { templates: forwardTemplates.map((t) => t.toString('hex')), srcMac: out.mac, sinkMac: sinkEnd.mac, vip, backends };
+      forwardingFacts = { traffic: forwardTraffic, srcMac: out.mac, sinkMac: sinkEnd.mac, vip, backends };
     }
     if (reflecting) {
       // Reflected frames come back to the sender's veth: a sink there counts and drops them, so
@@ -167,7 +169,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       dropPort: DROP_PORT,
       traffic,
       inReceiver: (fn) => bed.withNetns('b', fn),
-      forward: { ifname: out.ifname, ifindex: out.ifindex, mac: out.mac, sinkMac: sinkEnd.mac, vip, backends },
+      forward: { ifname: out.ifname, ifindex: out.ifindex, mac: out.mac, sinkMac: sinkEnd.mac, vip, backends, flows: forwardFlows },
     };
     const settings = { durationS, packets: options.packets, batchSize, receiverCpu, generatorCpu };
     const context = (scenario: Scenario): WindowContext => ({
@@ -179,7 +181,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       settings,
       destination: scenario.group !== 'forward' ? undefined : scenario.deliversTo === 'sender' ? toSender : toSink,
     });
-    const templateFor = (scenario: Scenario): Buffer => (scenario.group === 'forward' ? forwardTemplates : filterTemplates)[0]!;
+    const templateFor = (scenario: Scenario): Buffer => (scenario.group === 'forward' && forwardGen ? forwardGen : filterGen).template;
 
     // The baselines stay loaded for the whole run; their windows come in every slot of their group.
     const baselines = new Map<string, { scenario: Scenario; handle: ScenarioHandle }>();
@@ -252,6 +254,25 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     summaries: summarise(scenarios, measurements, programNs),
     measurements,
   };
+}
+
+/**
+ * The first source address of `flows` flows (flow i: + i / 256): the sender's own while all of
+ * them stay in its /24 (up to 65,024 flows from .1; IPv6 always, in its /64). Beyond, the first
+ * host of the first /20 of 198.18.0.0/15 that holds none of the testbed's subnets, so that no
+ * flow comes from an address of the testbed or from outside the test range (a /20 holds
+ * 4,096 × 256 flows).
+ */
+function firstSource(sender: string, flows: number, subnetsV4: readonly string[]): string {
+  const lastFlowAddress = Math.floor((flows - 1) / 256);
+  if (!ipaddr.IPv4.isValid(sender) || ipaddr.IPv4.parse(sender).octets[3]! + lastFlowAddress <= 254) return sender;
+  // The /24s in use, numbered like the /20s below: (second octet - 18) * 256 + third octet.
+  const used = subnetsV4.map((s) => {
+    const [, second, third] = ipaddr.IPv4.parse(s.split('/')[0]!).octets;
+    return (second! - 18) * 256 + third!;
+  });
+  const block = Array.from({ length: 32 }, (_, k) => k).find((k) => used.every((n) => n >> 4 !== k))!;
+  return `198.${18 + (block >> 4)}.${(block & 15) << 4}.1`;
 }
 
 /** The VIP the forwarding templates go to and the DNAT backends, in the sink's subnet. */

@@ -88,7 +88,9 @@ export function lbScenarios(xdpScenario: XdpScenarioLoader): Scenario[] {
         'xdp_lb',
         (o) => {
           o.setMaxEntries('lb_ring', 2 * ringPerGen);
-          o.setMaxEntries('lb_conntrack', DEFAULT_CONNTRACK);
+          // Room for every flow of the traffic, as a deployment would size it: an LRU map evicts
+          // established flows long before it is full when it is too small.
+          o.setMaxEntries('lb_conntrack', Math.max(DEFAULT_CONNTRACK, pow2AtLeast(2 * env.forward.flows)));
         },
         (o) => {
           applyImage(o, image);

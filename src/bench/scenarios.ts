@@ -41,6 +41,8 @@ export interface ScenarioEnv {
     /** The address the forwarding templates are sent to, and the DNAT backends behind it. */
     vip: string;
     backends: readonly string[];
+    /** Flows of the forwarding traffic (what a forwarder's connection table must hold). */
+    flows: number;
   };
 }
 

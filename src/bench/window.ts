@@ -112,8 +112,9 @@ export async function measureWindow(
       await realTime(pid);
     }
   }
-  // Warm up (caches, page pools), then settle.
-  await ctx.inSender(() => ctx.gen.send({ count: 20_000, batchSize: settings.batchSize }));
+  // Warm up (caches, page pools, and every flow once: a forwarder that keeps per-flow state is
+  // measured with all flows established, not while it sets them up), then settle.
+  await ctx.inSender(() => ctx.gen.send({ count: Math.max(20_000, ctx.gen.flows), batchSize: settings.batchSize }));
   await sleep(30);
 
   const arrived = async (): Promise<bigint> => (destination ? (await vethCounters(destination.netns, destination.ifname)).received : 0n);

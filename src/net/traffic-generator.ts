@@ -1,10 +1,11 @@
 /**
  * The in-kernel traffic generator (bpf/bench_gen.c): BPF_PROG_TEST_RUN with live frames on one
- * end of a veth pair transmits every frame to the peer. Templates are complete frames built
- * here (UDP, TCP or ICMP over IPv4 or IPv6, every checksum valid), one per flow with the source
- * address and port (the echo identifier for ICMP) varied, and the program writes the whole
- * template into every frame, since live-frames pages come back with whatever the receiver
- * wrote into them.
+ * end of a veth pair transmits every frame to the peer. The template is flow 0's complete frame,
+ * built here (UDP, TCP or ICMP over IPv4 or IPv6, every checksum valid); the program writes it
+ * whole into every frame, since live-frames pages come back with whatever the receiver wrote
+ * into them, and turns it into frame n's flow (n % flows): source address + flow / 256, source
+ * port (the echo identifier for ICMP) + flow % 256, checksums updated incrementally. flowFrame
+ * builds any flow's frame from scratch: the reference the program's frames are checked against.
  */
 import { join } from 'node:path';
 import { BpfObject, InvalidArgumentError, xdpContext } from '../bpf/index.js';
@@ -12,15 +13,18 @@ import { packageRoot } from '../programs/catalogue.js';
 import { addressBytes } from './checksum.js';
 import { buildPacket } from './packet-build.js';
 import { formatIp } from './packet-fields.js';
-import type { LayerSpec } from './packet-types.js';
+import { IpProtocol, type LayerSpec } from './packet-types.js';
+import { assertTestAddress } from './test-addresses.js';
 
-/** Limits compiled into bench_gen.c. */
-export const MAX_FLOWS = 4096;
+/** Limits: flows (the program has none of its own; this keeps IPv4 sources within a /20) and the frame compiled into bench_gen.c. */
+export const MAX_FLOWS = 1_000_000;
 export const MAX_FRAME = 1536;
 /** Frame sizes without FCS: 60 is the 64-byte Ethernet minimum, 1514 a 1500-byte MTU. */
 export const MIN_FRAME_SIZE = 60;
 export const MAX_FRAME_SIZE = 1514;
 const TEMPLATE_VALUE_SIZE = 4 + MAX_FRAME;
+/** Source ports (echo identifiers) per source address. */
+const PORTS_PER_ADDRESS = 256;
 
 export const TEMPLATE_PROTOCOLS = ['udp', 'tcp', 'icmp'] as const;
 export type TemplateProtocol = (typeof TEMPLATE_PROTOCOLS)[number];
@@ -41,6 +45,7 @@ export interface TemplateOptions {
   srcPort?: number;
   /** Whole frame length in bytes without FCS, 60 (or the headers' size, if larger) to 1514. */
   frameSize?: number;
+  /** 1..MAX_FLOWS (default 1). */
   flows?: number;
 }
 
@@ -49,8 +54,17 @@ export function headerBytes(protocol: TemplateProtocol, family: 4 | 6): number {
   return 14 + (family === 4 ? 20 : 40) + (protocol === 'tcp' ? 20 : 8);
 }
 
-/** Frames, one per flow, all of the same length, with valid IP and upper-layer checksums. */
-export function frameTemplates(options: TemplateOptions): Buffer[] {
+interface FlowSet {
+  protocol: TemplateProtocol;
+  family: 4 | 6;
+  flows: number;
+  frameSize: number;
+  srcPort: number;
+  src: Uint8Array;
+}
+
+/** The options with their defaults, checked; a clear error for whatever cannot be sent. */
+function flowSet(options: TemplateOptions): FlowSet {
   const protocol = options.protocol ?? 'udp';
   const flows = options.flows ?? 1;
   const frameSize = options.frameSize ?? MIN_FRAME_SIZE;
@@ -60,47 +74,55 @@ export function frameTemplates(options: TemplateOptions): Buffer[] {
   const dst = addressBytes(options.dst);
   if (src.length !== dst.length) throw new InvalidArgumentError(`source ${options.src} and destination ${options.dst} are of different address families`);
   const family = src.length === 4 ? 4 : 6;
-  if (!Number.isInteger(flows) || flows < 1 || flows > MAX_FLOWS) throw new InvalidArgumentError(`flows must be 1..${MAX_FLOWS}, got ${flows}`);
-  if (!Number.isInteger(srcPort) || srcPort < 1 || srcPort + 255 > 65535) throw new InvalidArgumentError(`source port must be 1..65280 (flows add up to 255), got ${srcPort}`);
+  if (!Number.isInteger(flows) || flows < 1 || flows > MAX_FLOWS) throw new InvalidArgumentError(`flows must be 1..${MAX_FLOWS.toLocaleString('en-US')}, got ${flows}`);
+  if (!Number.isInteger(srcPort) || srcPort < 1 || srcPort + PORTS_PER_ADDRESS - 1 > 65535) throw new InvalidArgumentError(`source port must be 1..65280 (flows add up to 255), got ${srcPort}`);
+  if (addToAddress(src, Math.floor((flows - 1) / PORTS_PER_ADDRESS)) === undefined) {
+    throw new InvalidArgumentError(`${flows} flows from ${options.src} run past the last IPv${family} address`, { hint: `flow i uses the first source address + i / ${PORTS_PER_ADDRESS}: start lower, or use fewer flows` });
+  }
   const smallest = Math.max(MIN_FRAME_SIZE, headerBytes(protocol, family));
   if (!Number.isInteger(frameSize) || frameSize < smallest || frameSize > MAX_FRAME_SIZE) {
     throw new InvalidArgumentError(`a ${protocol.toUpperCase()}/IPv${family} frame must be ${smallest}..${MAX_FRAME_SIZE} bytes, got ${frameSize}`, {
       hint: frameSize < smallest ? `its headers alone take ${headerBytes(protocol, family)} bytes` : 'sizes count the frame without its FCS (1514 = a 1500-byte MTU)',
     });
   }
-  const payload = Buffer.alloc(frameSize - headerBytes(protocol, family), 0x5a);
-  const out: Buffer[] = [];
-  for (let i = 0; i < flows; i++) {
-    const flowSrc = formatIp(addToAddress(src, i >> 8));
-    const flowPort = srcPort + (i & 255);
-    const upper: LayerSpec =
-      protocol === 'udp'
-        ? { type: 'udp', srcPort: flowPort, dstPort: options.dstPort }
-        : protocol === 'tcp'
-          ? { type: 'tcp', srcPort: flowPort, dstPort: options.dstPort, seq: 1, ack: 1, flags: 'A' }
-          : { type: family === 4 ? 'icmp' : 'icmpv6', id: flowPort, seq: 1 };
-    out.push(
-      buildPacket([
-        { type: 'eth', src: options.srcMac, dst: options.dstMac },
-        family === 4 ? { type: 'ipv4', src: flowSrc, dst: options.dst, ttl: 64 } : { type: 'ipv6', src: flowSrc, dst: options.dst, hopLimit: 64 },
-        upper,
-        { type: 'payload', data: payload },
-      ]),
-    );
-  }
-  return out;
+  return { protocol, family, flows, frameSize, srcPort, src };
 }
 
-/** The address plus n (carrying into higher bytes). */
-function addToAddress(address: Uint8Array, n: number): Uint8Array {
+/** Source address and port (ICMP: echo identifier) of flow `flow` (0-based). */
+export function flowSource(options: TemplateOptions, flow: number): { address: string; port: number } {
+  const set = flowSet(options);
+  if (!Number.isInteger(flow) || flow < 0 || flow >= set.flows) throw new InvalidArgumentError(`flow must be 0..${set.flows - 1}, got ${flow}`);
+  return { address: formatIp(addToAddress(set.src, Math.floor(flow / PORTS_PER_ADDRESS))!), port: set.srcPort + (flow % PORTS_PER_ADDRESS) };
+}
+
+/** Flow `flow`'s frame (default: flow 0, the generator's template), with valid IP and upper-layer checksums. */
+export function flowFrame(options: TemplateOptions, flow = 0): Buffer {
+  const { protocol, family, frameSize } = flowSet(options);
+  const source = flowSource(options, flow);
+  const upper: LayerSpec =
+    protocol === 'udp'
+      ? { type: 'udp', srcPort: source.port, dstPort: options.dstPort }
+      : protocol === 'tcp'
+        ? { type: 'tcp', srcPort: source.port, dstPort: options.dstPort, seq: 1, ack: 1, flags: 'A' }
+        : { type: family === 4 ? 'icmp' : 'icmpv6', id: source.port, seq: 1 };
+  return buildPacket([
+    { type: 'eth', src: options.srcMac, dst: options.dstMac },
+    family === 4 ? { type: 'ipv4', src: source.address, dst: options.dst, ttl: 64 } : { type: 'ipv6', src: source.address, dst: options.dst, hopLimit: 64 },
+    upper,
+    { type: 'payload', data: Buffer.alloc(frameSize - headerBytes(protocol, family), 0x5a) },
+  ]);
+}
+
+/** The address plus n (carrying into higher bytes), or undefined past the last address. */
+function addToAddress(address: Uint8Array, n: number): Uint8Array | undefined {
   const out = Uint8Array.from(address);
   let carry = n;
   for (let i = out.length - 1; i >= 0 && carry > 0; i--) {
     const sum = out[i]! + carry;
     out[i] = sum & 0xff;
-    carry = sum >>> 8;
+    carry = Math.floor(sum / 256);
   }
-  return out;
+  return carry > 0 ? undefined : out;
 }
 
 export interface GenerateOptions {
@@ -110,35 +132,32 @@ export interface GenerateOptions {
   batchSize?: number;
 }
 
-/** A loaded generator with its templates; call send() inside the sender's network namespace. */
+/** A loaded generator with its template; call send() inside the sender's network namespace. */
 export class TrafficGenerator {
   private readonly object: BpfObject;
-  private readonly frame: Buffer;
+  /** Flow 0's frame, which the program writes into every frame before varying its flow. */
+  readonly template: Buffer;
+  readonly flows: number;
 
   constructor(
-    templates: readonly Buffer[],
+    options: TemplateOptions,
     /** ifindex of the sending veth end (in its namespace). */
     private readonly ifindex: number,
   ) {
-    const first = templates[0];
-    if (!first) throw new InvalidArgumentError('the generator needs at least one template');
-    if (templates.some((t) => t.length !== first.length)) throw new InvalidArgumentError('all templates must have the same length');
-    if (templates.length > MAX_FLOWS) throw new InvalidArgumentError(`at most ${MAX_FLOWS} templates (flows)`);
-    if (first.length > MAX_FRAME) throw new InvalidArgumentError(`templates are at most ${MAX_FRAME} bytes, got ${first.length}`);
-    this.frame = Buffer.from(first);
+    const { protocol, family, flows } = flowSet(options);
+    this.flows = flows;
+    // These frames are really transmitted: every source address they carry is a test address.
+    for (const flow of [0, flows - 1]) assertTestAddress(flowSource(options, flow).address, `source address of flow ${flow}`);
+    this.template = flowFrame(options);
     this.object = BpfObject.open(join(packageRoot(), 'build', 'bpf', 'bench_gen.o'));
     try {
-      this.object.setConstants({ nr_flows: templates.length });
+      const proto = protocol === 'udp' ? IpProtocol.UDP : protocol === 'tcp' ? IpProtocol.TCP : family === 4 ? IpProtocol.ICMP : IpProtocol.ICMPV6;
+      this.object.setConstants({ nr_flows: flows, flow_family: family, flow_proto: proto });
       this.object.load();
-      const map = this.object.map('templates');
-      templates.forEach((template, i) => {
-        const key = Buffer.alloc(4);
-        key.writeUInt32LE(i);
-        const value = Buffer.alloc(TEMPLATE_VALUE_SIZE);
-        value.writeUInt32LE(template.length, 0);
-        template.copy(value, 4);
-        map.set(key, value);
-      });
+      const value = Buffer.alloc(TEMPLATE_VALUE_SIZE);
+      value.writeUInt32LE(this.template.length, 0);
+      this.template.copy(value, 4);
+      this.object.map('template').set(Buffer.alloc(4), value);
     } catch (error) {
       this.object.close();
       throw error;
@@ -149,8 +168,8 @@ export class TrafficGenerator {
   send(options: GenerateOptions): void {
     if (!Number.isInteger(options.count) || options.count < 1) throw new InvalidArgumentError(`count must be a positive integer, got ${options.count}`);
     this.object.program('xdp_bench_gen').testRun({
-      data: this.frame,
-      context: xdpContext(this.frame.length, { ingressIfindex: this.ifindex }),
+      data: this.template,
+      context: xdpContext(this.template.length, { ingressIfindex: this.ifindex }),
       repeat: options.count,
       liveFrames: true,
       batchSize: options.batchSize ?? 64,
@@ -183,11 +202,12 @@ export class TrafficGenerator {
   }
 
   /**
-   * Runs the program once on `input` without transmitting and returns the frame it would send:
-   * whatever `input` held, the result is the template of the next flow.
+   * Runs the program `repeat` times on `input` without transmitting (each run on what the last
+   * one left) and returns what the last run would send: whatever `input` held, the frame
+   * `repeat` - 1 frames after the next one.
    */
-  rewrite(input: Buffer): Buffer {
-    return this.object.program('xdp_bench_gen').testRun({ data: input, repeat: 1 }).data;
+  rewrite(input: Buffer, repeat = 1): Buffer {
+    return this.object.program('xdp_bench_gen').testRun({ data: input, repeat }).data;
   }
 
   /** Frames generated so far and frames the program could not fill (should stay 0). */

@@ -1,17 +1,18 @@
 /**
  * The benchmark's machinery, not its speed: the generator writes the whole template into every
- * frame, the templates carry valid checksums, and in a short real run every frame is accounted
- * for (sent = transmitted + refused at the sender; received at the receiver = what its program
+ * frame and varies its flow, byte for byte the frame built from scratch (valid checksums) for up
+ * to 1,000,000 flows, and in a short real run every frame is accounted for (sent = transmitted + refused at the sender; received at the receiver = what its program
  * dropped + passed). No assertion on a rate or a cost.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import ipaddr from 'ipaddr.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { svgChart, writeResults } from '../../src/bench/report.js';
 import { runBench, type BenchReport } from '../../src/bench/run.js';
-import { checksumsValid, findLayer, frameTemplates, headerBytes, parsePacket, TEMPLATE_PROTOCOLS, TrafficGenerator, verifyChecksums } from '../../src/net/index.js';
+import { checksumsValid, findLayer, flowFrame, headerBytes, MAX_FLOWS, parsePacket, TEMPLATE_PROTOCOLS, TrafficGenerator, verifyChecksums, type TemplateOptions } from '../../src/net/index.js';
 import { SCENARIOS } from '../../src/bench/scenarios.js';
 import { summarise } from '../../src/bench/summary.js';
 import type { Measurement } from '../../src/bench/window.js';
@@ -38,12 +39,11 @@ const addresses = (family: 4 | 6) => (family === 4 ? { src: '198.18.0.1', dst: '
 
 describe('bench', () => {
   for (const { protocol, family } of TRAFFIC) {
-    it(`builds ${protocol.toUpperCase()}/IPv${family} templates: every checksum valid, exact sizes up to 1514 bytes, one flow per template`, () => {
+    it(`builds ${protocol.toUpperCase()}/IPv${family} flow frames: every checksum valid, exact sizes up to 1514 bytes, every flow different`, () => {
       const smallest = Math.max(60, headerBytes(protocol, family));
       for (const frameSize of [smallest, 128, 1514]) {
-        const templates = frameTemplates({ ...templateOptions, ...addresses(family), protocol, flows: 300, frameSize });
-        assert.equal(templates.length, 300);
-        for (const t of templates) {
+        const frames = Array.from({ length: 300 }, (_, i) => flowFrame({ ...templateOptions, ...addresses(family), protocol, flows: 300, frameSize }, i));
+        for (const t of frames) {
           assert.equal(t.length, frameSize);
           const packet = parsePacket(t);
           assert.deepEqual(packet.issues, [], 'parses cleanly');
@@ -54,26 +54,30 @@ describe('bench', () => {
           assert.equal(checks.length, family === 4 ? 2 : 1, 'the IPv4 header and the upper layer (IPv6 has no header checksum)');
           for (const c of checks) assert.equal(c.status, 'valid', `${c.layer} checksum ${c.status} in a ${frameSize}-byte frame`);
         }
-        assert.equal(new Set(templates.map(flowOf)).size, 300, 'every flow differs');
+        assert.equal(new Set(frames.map(flowOf)).size, 300, 'every flow differs');
       }
     });
   }
 
-  it('refuses a frame size its headers do not fit in, or over 1514, saying what fits', () => {
-    assert.throws(() => frameTemplates({ ...templateOptions, ...addresses(6), protocol: 'tcp', frameSize: 60 }), /TCP\/IPv6 frame must be 74\.\.1514 bytes, got 60/);
-    assert.throws(() => frameTemplates({ ...templateOptions, frameSize: 1515 }), /must be 60\.\.1514 bytes/);
-    assert.throws(() => frameTemplates({ ...templateOptions, dst: '2001:db8::2' }), /different address families/);
+  it('refuses a frame size its headers do not fit in, or over 1514, flows past the limit or the last address, saying what fits', () => {
+    assert.throws(() => flowFrame({ ...templateOptions, ...addresses(6), protocol: 'tcp', frameSize: 60 }), /TCP\/IPv6 frame must be 74\.\.1514 bytes, got 60/);
+    assert.throws(() => flowFrame({ ...templateOptions, frameSize: 1515 }), /must be 60\.\.1514 bytes/);
+    assert.throws(() => flowFrame({ ...templateOptions, dst: '2001:db8::2' }), /different address families/);
+    assert.throws(() => flowFrame({ ...templateOptions, flows: MAX_FLOWS + 1 }), /flows must be 1\.\.1,000,000, got 1000001/);
+    assert.throws(() => flowFrame({ ...templateOptions, src: '255.255.255.250', flows: 10_000 }), /10000 flows from 255\.255\.255\.250 run past the last IPv4 address/);
+    assert.throws(() => flowFrame({ ...templateOptions, flows: 10 }, 10), /flow must be 0\.\.9, got 10/);
+    assert.throws(() => new TrafficGenerator({ ...templateOptions, src: '198.19.255.200', flows: 100_000 }, 1), /source address of flow 99999 198\.20\.1\.78 is outside the test ranges/);
   });
 
   it('writes the whole template into every frame, whatever the recycled page held', () => {
     for (const { protocol, family } of TRAFFIC) {
       const size = 200;
-      const templates = frameTemplates({ ...templateOptions, ...addresses(family), protocol, flows: 3, frameSize: size });
-      const generator = new TrafficGenerator(templates, 1);
+      const options = { ...templateOptions, ...addresses(family), protocol, flows: 3, frameSize: size };
+      const generator = new TrafficGenerator(options, 1);
       try {
         for (let i = 0; i < 6; i++) {
           const stale = Buffer.alloc(size, 0xee);
-          assert.deepEqual(generator.rewrite(stale), templates[i % 3], `${protocol}/IPv${family}: frame ${i} is flow ${i % 3}'s template`);
+          assert.deepEqual(generator.rewrite(stale), flowFrame(options, i % 3), `${protocol}/IPv${family}: frame ${i} is flow ${i % 3}'s`);
         }
         assert.deepEqual(generator.counters(), { generated: 6n, failed: 0n });
       } finally {
@@ -81,6 +85,25 @@ describe('bench', () => {
       }
     }
   });
+
+  // Flow i is derived in the kernel from flow 0 (address and port added, checksums updated
+  // incrementally): compared with frames built from scratch across address carries (IPv4 over
+  // .255, IPv6 over a 32-bit word), at both ends, past the last flow back to the first, and for
+  // UDP where the sum comes out zero (sent as all ones).
+  for (const { protocol, family } of TRAFFIC) {
+    it(`derives any of 1,000,000 ${protocol.toUpperCase()}/IPv${family} flows from one template: ~215 frames sampled, byte for byte the frame built from scratch`, () => {
+      const src = family === 4 ? '198.18.0.200' : '2001:db8::1:ffff:ff00';
+      const options: TemplateOptions = { ...templateOptions, ...addresses(family), src, protocol, flows: MAX_FLOWS, frameSize: Math.max(60, headerBytes(protocol, family)) };
+      const random = Array.from({ length: 200 }, () => Math.floor(Math.random() * MAX_FLOWS));
+      assertDerived(options, [0, 1, 255, 256, 257, 4095, 4096, 65_535, 99_999, ...random, MAX_FLOWS - 1, MAX_FLOWS, MAX_FLOWS + 1]);
+      if (protocol === 'udp') {
+        const edge = udpZeroSumFlow(options);
+        const frame = flowFrame(edge.options, edge.flow);
+        assert.equal(findLayer(parsePacket(frame), 'udp')?.checksum, 0xffff, 'the case is hit: a zero sum, sent as all ones');
+        assertDerived(edge.options, [edge.flow]);
+      }
+    });
+  }
 
   it('compares a slot\'s scenario windows with the baseline windows around them, so a linear drift cancels', () => {
     // Slot of drop_udp: B S B S B with a baseline that drifts 100 → 140; the scenario costs 10 % more than the baseline around it.
@@ -155,7 +178,7 @@ describe('bench', () => {
     assert.ok(report.summaries.filter((s) => s.group === 'forward').every((s) => s.baseline === 'xdp-fwd'), 'forwarders are judged against the minimal XDP forwarder');
     const fwd = report.forwarding;
     assert.ok(fwd, 'forwarding facts reported');
-    const templates = fwd.templates.map((hex) => Buffer.from(hex, 'hex'));
+    const templates = flowFrames(fwd.traffic);
     assertCounts(report.measurements, packets);
     assertForwarded(report.measurements);
     // The minimal forwarder: the template, both MACs rewritten (the generator restored them in every frame).
@@ -189,7 +212,7 @@ describe('bench', () => {
     assert.equal(report.settings.frameSize, 74, 'the smallest TCP/IPv6 frame');
     assertCounts(report.measurements, packets);
     assertForwarded(report.measurements);
-    const templates = (report.forwarding?.templates ?? []).map((hex) => Buffer.from(hex, 'hex'));
+    const templates = flowFrames(report.forwarding?.traffic ?? assert.fail('forwarding facts reported'));
     assertReflected(sampleOf(report, 'reflect'), templates);
     const viaDnat = findLayer(parsePacket(sampleOf(report, 'nft-dnat')), 'ipv6');
     assert.ok(viaDnat && report.forwarding?.backends.includes(viaDnat.dst), `nft-dnat: arrived for ${viaDnat?.dst}, a backend`);
@@ -198,6 +221,44 @@ describe('bench', () => {
 });
 
 const mac = (text: string): Buffer => Buffer.from(text.split(':').map((h) => parseInt(h, 16)));
+
+/** Every flow's frame (a few: the forwarding traffic of these runs has 3 flows). */
+const flowFrames = (traffic: TemplateOptions): Buffer[] => Array.from({ length: traffic.flows ?? 1 }, (_, i) => flowFrame(traffic, i));
+
+/** Runs the generator (not live) up to each frame number and compares the frame with flowFrame's for its flow. */
+function assertDerived(options: TemplateOptions, frameNumbers: number[]): void {
+  const flows = options.flows ?? 1;
+  const generator = new TrafficGenerator(options, 1);
+  try {
+    let next = 0;
+    for (const n of [...new Set(frameNumbers)].sort((a, b) => a - b)) {
+      const frame = generator.rewrite(Buffer.alloc(options.frameSize ?? 60, 0xee), n - next + 1);
+      next = n + 1;
+      assert.deepEqual(frame, flowFrame(options, n % flows), `frame ${n} is flow ${n % flows}'s`);
+    }
+    assert.deepEqual(generator.counters(), { generated: BigInt(next), failed: 0n });
+  } finally {
+    generator.close();
+  }
+}
+
+/**
+ * The options moved to a first source address whose flow 0 has UDP checksum 300, and the flow
+ * whose sum comes out zero: adding k to the source lowers flow 0's checksum by k (modulo
+ * 0xffff), and flow i's sums are flow 0's + i / 256 + i % 256, which is 300 for 45 * 256 + 255.
+ */
+function udpZeroSumFlow(options: TemplateOptions): { options: TemplateOptions; flow: number } {
+  const checksum = findLayer(parsePacket(flowFrame(options)), 'udp')?.checksum ?? assert.fail('a UDP frame');
+  const k = ((checksum % 0xffff) - 300 + 0xffff) % 0xffff;
+  const bytes = ipaddr.parse(options.src).toByteArray();
+  let carry = k;
+  for (let i = bytes.length - 1; i >= 0 && carry > 0; i--) {
+    const sum = bytes[i]! + carry;
+    bytes[i] = sum & 0xff;
+    carry = Math.floor(sum / 256);
+  }
+  return { options: { ...options, src: ipaddr.fromByteArray(bytes).toString() }, flow: 45 * 256 + 255 };
+}
 
 function sampleOf(report: BenchReport, name: string): Buffer {
   const m = report.measurements.find((x) => x.scenario === name && x.sample);

@@ -1,14 +1,16 @@
 /**
  * The load balancer's benchmark scenarios (src/bench/scenarios-lb.ts) do what they claim, not
  * how fast: in a short real run the lb program balances every frame the generator sends to the
- * VIP (none dropped or passed) and they reach the sink behind it, as the template with its destination MAC rewritten to
- * the backend's (the sink's) and its source MAC to the receiver's own (dsr-l2), the rest
- * untouched. No speed asserted.
+ * VIP (none dropped or passed) and they reach the sink behind it, as the frame of one of the
+ * flows sent with its destination MAC rewritten to the backend's (the sink's) and its source MAC
+ * to the receiver's own (dsr-l2), the rest untouched; with 3 flows and with 100,000. No speed
+ * asserted.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runBench } from '../../src/bench/run.js';
-import { checksumsValid } from '../../src/net/index.js';
+import { checksumsValid, flowFrame } from '../../src/net/index.js';
+import { flowIndexOf } from '../helpers/flows.js';
 import { skip } from '../helpers/netns.js';
 
 const LB = ['lb-s1-b10', 'lb-s1000-b1000'];
@@ -16,18 +18,22 @@ const mac = (text: string): Buffer => Buffer.from(text.split(':').map((h) => par
 
 describe('lb benchmark scenarios: frames reach the sink through the load balancer (no speed asserted)', { skip, timeout: 180_000 }, () => {
   for (const traffic of [
-    { protocol: 'udp', family: 4 },
-    { protocol: 'tcp', family: 6 },
+    { protocol: 'udp', family: 4, flows: 1 },
+    { protocol: 'udp', family: 4, flows: 100_000 },
+    { protocol: 'tcp', family: 6, flows: 1 },
   ] as const) {
-    it(`${traffic.protocol.toUpperCase()}/IPv${traffic.family}: 1 and 1,000 services`, async () => {
+    it(`${traffic.protocol.toUpperCase()}/IPv${traffic.family}, ${traffic.flows.toLocaleString('en-US')} flow(s): 1 and 1,000 services`, async () => {
       const packets = 50_000;
       const report = await runBench({ rounds: 1, warmupRounds: 0, pairs: 1, packets, ...traffic, scenarios: LB, programRepeat: 1000 });
       assert.deepEqual(report.skipped ?? [], []);
       const fwd = report.forwarding;
       assert.ok(fwd, 'forwarding facts reported');
-      const templates = fwd.templates.map((hex) => Buffer.from(hex, 'hex'));
+      assert.equal(fwd.traffic.flows, Math.max(3, traffic.flows));
       // dsr-l2: destination = the backend's MAC (every backend here is the sink), source = the frame's old destination.
-      const rewritten = templates.map((t) => Buffer.concat([mac(fwd.sinkMac), t.subarray(0, 6), t.subarray(12)]));
+      const rewritten = (flow: number): Buffer => {
+        const sent = flowFrame(fwd.traffic, flow);
+        return Buffer.concat([mac(fwd.sinkMac), sent.subarray(0, 6), sent.subarray(12)]);
+      };
       for (const name of LB) {
         const windows = report.measurements.filter((m) => m.scenario === name);
         assert.ok(windows.length > 0, `${name} measured`);
@@ -42,7 +48,8 @@ describe('lb benchmark scenarios: frames reach the sink through the load balance
         const sample = windows.find((m) => m.sample)?.sample;
         assert.ok(sample, `${name}: a frame was sampled at the sink`);
         const frame = Buffer.from(sample, 'hex');
-        assert.ok(rewritten.some((t) => t.equals(frame)), `${name}: ${sample} is a template with the dsr-l2 MACs`);
+        const flow = flowIndexOf(fwd.traffic, frame);
+        assert.ok(flow !== undefined && rewritten(flow).equals(frame), `${name}: ${sample} is flow ${flow}'s frame with the dsr-l2 MACs`);
         assert.ok(checksumsValid(frame), `${name}: checksums untouched`);
       }
     });

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { benchPolicy, type Job } from '../../src/bench/scenarios-firewall.js';
 import { createReferenceEvaluator } from '../../src/firewall/reference.js';
-import { frameTemplates, headerBytes, MIN_FRAME_SIZE } from '../../src/net/index.js';
+import { flowFrame, headerBytes, MIN_FRAME_SIZE } from '../../src/net/index.js';
 
 const link = { v4: '198.19.7', v6: '2001:db8:ff00:3' };
 
 describe('benchmark firewall policies', () => {
   for (const protocol of ['udp', 'tcp'] as const) {
     for (const family of [4, 6] as const) {
-      const frame = frameTemplates({
+      const frame = flowFrame({
         protocol,
         srcMac: '02:00:00:00:00:01',
         dstMac: '02:00:00:00:00:02',
@@ -23,7 +23,7 @@ describe('benchmark firewall policies', () => {
         dst: family === 4 ? `${link.v4}.2` : `${link.v6}::2`,
         dstPort: 9,
         frameSize: Math.max(MIN_FRAME_SIZE, headerBytes(protocol, family)),
-      })[0]!;
+      });
       const decide = (job: Job) => createReferenceEvaluator(benchPolicy({ protocol, family }, 9, link, job)).evaluate(frame);
       it(`${protocol.toUpperCase()}/IPv${family}: fall-through and last-rule match`, () => {
         for (const rules of [1, 100, 1000, 10000]) {
@@ -42,7 +42,7 @@ describe('benchmark firewall policies', () => {
     const ref = createReferenceEvaluator(p);
     for (const family of [4, 6] as const) {
       const [src, dst] = family === 4 ? [`${link.v4}.1`, `${link.v4}.2`] : [`${link.v6}::1`, `${link.v6}::2`];
-      const frame = frameTemplates({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', src, dst, dstPort: 9, frameSize: Math.max(MIN_FRAME_SIZE, headerBytes('udp', family)) })[0]!;
+      const frame = flowFrame({ srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', src, dst, dstPort: 9, frameSize: Math.max(MIN_FRAME_SIZE, headerBytes('udp', family)) });
       assert.deepEqual(ref.evaluate(frame), { verdict: 'drop', kind: 'default' }, `IPv${family}`);
     }
   });

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { summaryRow, COLUMNS, headerLines, writeResults } from '../../bench/report.js';
 import { pickScenarios, runBench } from '../../bench/run.js';
 import { SCENARIOS } from '../../bench/scenarios.js';
-import { frameTemplates, MAX_FLOWS, MAX_FRAME_SIZE, MIN_FRAME_SIZE, TEMPLATE_PROTOCOLS } from '../../net/index.js';
+import { flowFrame, MAX_FLOWS, MAX_FRAME_SIZE, MIN_FRAME_SIZE, TEMPLATE_PROTOCOLS } from '../../net/index.js';
 import { checkCommandLine, CommandLineError } from '../errors.js';
 import { outputFor } from '../output.js';
 
@@ -23,7 +23,7 @@ const Options = z
     proto: z.enum(TEMPLATE_PROTOCOLS),
     family: z.enum(['4', '6']).optional(),
     ipv6: z.boolean().optional(),
-    flows: z.coerce.number().int().min(1).max(MAX_FLOWS),
+    flows: z.coerce.number().int().min(1).max(MAX_FLOWS, `at most ${MAX_FLOWS.toLocaleString('en-US')} flows (the generator's limit)`),
     size: z.coerce.number().int().min(MIN_FRAME_SIZE).max(MAX_FRAME_SIZE).optional(),
     batch: z.coerce.number().int().min(1).max(256),
     scenarios: z.string().optional(),
@@ -42,7 +42,7 @@ export function benchCommand(): Command {
     .option('--proto <udp|tcp|icmp>', 'traffic: UDP, TCP (ACK segments) or ICMP echo requests', 'udp')
     .option('--family <4|6>', 'IPv4 or IPv6 traffic (default 4)')
     .option('--ipv6', 'same as --family 6')
-    .option('--flows <n>', `flows (source address/port pairs), 1..${MAX_FLOWS}`, '1')
+    .option('--flows <n>', `flows (source address/port pairs), 1..${MAX_FLOWS.toLocaleString('en-US')}`, '1')
     .option('--size <bytes>', `frame size without FCS, ${MIN_FRAME_SIZE} (the 64-byte minimum) to ${MAX_FRAME_SIZE} (default: the smallest the headers allow)`)
     .option('--batch <n>', 'live-frames batch size', '64')
     .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')} (touch, and xdp-fwd with forwarders, always run)`)
@@ -60,7 +60,7 @@ export function benchCommand(): Command {
       checkCommandLine(() => {
         pickScenarios(scenarios, { protocol: o.proto, family });
         const probe = family === 4 ? { src: '198.18.0.1', dst: '198.18.0.2' } : { src: '2001:db8::1', dst: '2001:db8::2' };
-        frameTemplates({ ...probe, protocol: o.proto, srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', dstPort: 9, ...(o.size !== undefined ? { frameSize: o.size } : {}) });
+        flowFrame({ ...probe, protocol: o.proto, srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:02', dstPort: 9, ...(o.size !== undefined ? { frameSize: o.size } : {}) });
       });
       const out = outputFor(command);
       const report = await runBench({
