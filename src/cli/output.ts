@@ -132,6 +132,11 @@ export function formatCount(value: number | bigint): string {
   return counts.format(value);
 }
 
+/** `1 service`, `1,000 services`: a count with its noun, singular or plural. */
+export function formatCounted(value: number, word: string, words = `${word}s`): string {
+  return `${formatCount(value)} ${value === 1 ? word : words}`;
+}
+
 /** 1234 → "1.2 kpps", 3_400_000 → "3.4 Mpps"; `unit` may be "bps" or anything per second. */
 export function formatRate(perSecond: number, unit = 'pps'): string {
   return scaled(perSecond, 1000, ['', 'k', 'M', 'G', 'T'], unit);

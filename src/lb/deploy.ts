@@ -7,14 +7,18 @@
  * program record. Later applies open the pinned maps and write the next image into the other
  * generation (compile.ts), so established flows stay where they are.
  *
+ * Every apply is planned first (planApply: MACs, ring room, egress, the compiled image, every
+ * refusal) before anything is written; `lb apply --dry-run` stops there.
+ *
  * The image that is live is kept in /run/xdpkit/<key>.lb.json (without its ring slices, which
- * the next compile does not need): the next compile takes its ids, cookies and generation.
+ * the next compile does not need): the next compile takes its ids, cookies and generation; with
+ * it the model and the CLI edits made since the last apply from a file (which that apply undoes).
  * Backends without a MAC get one from the neighbour table. Every change holds the load
  * balancer's lock (lock.ts), so the CLI and the health checker never flip over each other.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { attachXdp, closeLinkFd, detachXdp, interfacePinDir, pinObject, unpinPath, type XdpModeRequest } from '../bpf/index.js';
+import { attachXdp, closeLinkFd, detachXdp, interfacePinDir, pinObject, unpinPath, type XdpModeRequest, type XdpTarget } from '../bpf/index.js';
 import { BpfMap } from '../bpf/map.js';
 import { BpfObject } from '../bpf/object.js';
 import { NotFoundError, InvalidArgumentError } from '../bpf/errors.js';
@@ -53,6 +57,8 @@ export interface LbState {
   down?: string[];
   /** Where balanced frames are redirected (lb_egress slot 0); absent: XDP_TX back out of `ifname`. */
   egress?: { name: string; ifindex: number };
+  /** The CLI edits (lb service / lb backend) made since the last lb apply -f, oldest first: what the next apply replaces. */
+  edits?: string[];
   appliedAt: string;
 }
 
@@ -69,6 +75,8 @@ export interface LbApplyRequest {
   /** Interface to redirect balanced frames to (two-armed); default: the live state's, else XDP_TX. */
   egress?: string;
   force?: boolean;
+  /** The edits to record in the state (updateLoadBalancer); default none: a whole config replaces them. */
+  edits?: string[];
 }
 
 export interface LbApplyOutcome {
@@ -78,6 +86,8 @@ export interface LbApplyOutcome {
   mode?: 'native' | 'generic';
   /** Backend address → MAC taken from the neighbour table. */
   learned: Record<string, string>;
+  /** The live config this one replaced, and the CLI edits it had since the last apply (absent on the first apply). */
+  previous?: { model: LoadBalancer; edits: string[] };
 }
 
 const reviver = (_k: string, v: unknown): unknown => {
@@ -173,15 +183,17 @@ export function applyLoadBalancer(request: LbApplyRequest): LbApplyOutcome {
 
 /**
  * A read-modify-write of the live load balancer under its lock (CLI edits, health changes):
- * `change` gets the live state and returns the next model (and down set); that is compiled and
- * flipped in one generation. Whatever `change` or the apply throws leaves the live state as it was.
+ * `change` gets the live state and returns the next model (and down set, and for a CLI edit what
+ * it did, kept until the next lb apply -f replaces it); that is compiled and flipped in one
+ * generation. Whatever `change` or the apply throws leaves the live state as it was.
  */
-export function updateLoadBalancer(ifname: string, what: string, change: (state: LbState) => { model: LoadBalancer; down?: string[] }): LbApplyOutcome {
+export function updateLoadBalancer(ifname: string, what: string, change: (state: LbState) => { model: LoadBalancer; down?: string[]; edit?: string }): LbApplyOutcome {
   const key = interfaceKey(resolveTarget(ifname).name);
   return withLbLock(key, what, () => {
     const state = lbStateOf(ifname);
     const next = change(state);
-    return applyUnlocked({ ifname, model: next.model, mode: 'auto', ...(next.down && { down: next.down }) });
+    const edits = [...(state.edits ?? []), ...(next.edit !== undefined ? [next.edit] : [])];
+    return applyUnlocked({ ifname, model: next.model, mode: 'auto', edits, ...(next.down && { down: next.down }) });
   });
 }
 
@@ -191,17 +203,38 @@ function largestPrimeAtMost(n: number): number | undefined {
   return undefined;
 }
 
-function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
+/** Everything an apply writes, worked out and checked before the first write (planApply). */
+export interface LbApplyPlan {
+  target: XdpTarget;
+  key: string;
+  pinDir: string;
+  /** The live load balancer this apply updates; absent: the first apply loads one. */
+  previous?: LbState;
+  source: { v4?: string; v6?: string };
+  down: string[];
+  egress?: { name: string; ifindex: number };
+  ringPerGen: number;
+  conntrack: number;
+  image: LbImage;
+  learned: Record<string, string>;
+}
+
+/**
+ * What applying `request` would write, with every check an apply makes (the ring room sized by
+ * the first apply, MACs, ipip sources, the egress device, the compiler's limits), writing
+ * nothing: the first step of an apply, and all of `lb apply --dry-run`.
+ */
+export function planApply(request: LbApplyRequest): LbApplyPlan {
   const target = resolveTarget(request.ifname);
   const key = interfaceKey(target.name);
   const pinDir = interfacePinDir(key);
-  const previous = readLbState(key);
-  const live = previous !== undefined && existsSync(`${pinDir}/maps/lb_control`);
-  const source = { ...(live ? previous.source : {}), ...request.source };
+  const state = readLbState(key);
+  const previous = state !== undefined && existsSync(`${pinDir}/maps/lb_control`) ? state : undefined;
+  const source = { ...previous?.source, ...request.source };
   // A backend stays down only while its service is health-checked (a check removed by an apply
   // must not leave it out of the table for good).
   const checked = new Set(request.model.services.flatMap((s) => (s.healthCheck ? s.backends.map((b) => backendRef(s, b.address)) : [])));
-  const down = (request.down ?? (live ? previous.down ?? [] : [])).filter((ref) => checked.has(ref));
+  const down = (request.down ?? previous?.down ?? []).filter((ref) => checked.has(ref));
 
   const missing = request.model.services.flatMap((s) => s.backends.filter((b) => b.mac === undefined).map((b) => b.address));
   const learned: Record<string, string> = {};
@@ -222,7 +255,8 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
   const egressTarget = request.egress !== undefined ? resolveTarget(request.egress) : undefined;
   const egress = egressTarget && { name: egressTarget.name, ifindex: egressTarget.ifindex };
 
-  if (live) {
+  let ringPerGen: number;
+  if (previous) {
     if (need > previous.ringPerGen) {
       const biggest = request.model.services.reduce((a, s) => (s.tableSize > a.tableSize ? s : a));
       const fits = largestPrimeAtMost(previous.ringPerGen - (need - biggest.tableSize));
@@ -235,12 +269,44 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
         },
       );
     }
-    const image = compileLoadBalancer(request.model, { previous: previous.image, ringPerGen: previous.ringPerGen, source: sourceAddresses(source), down: new Set(down), ...(macs && { macs }) });
     if (egress && !existsSync(`${pinDir}/maps/lb_egress`)) {
       throw new InvalidArgumentError(`the load balancer on ${target.name} was loaded by an older xdpkit that did not pin lb_egress, so --egress cannot be set on it`, {
         hint: `xdpkit prog unload ${target.name}, then lb apply again with --egress (established flows lose their conntrack entries)`,
       });
     }
+    ringPerGen = previous.ringPerGen;
+  } else {
+    if (request.ringSlots !== undefined && request.ringSlots < need) {
+      throw new InvalidArgumentError(`--ring-slots ${request.ringSlots} cannot hold the services' Maglev tables (${need} slots)`, { hint: `give at least ${need}, or leave --ring-slots out` });
+    }
+    ringPerGen = Math.max(MIN_RING, pow2AtLeast(request.ringSlots ?? 2 * need));
+  }
+  const image = compileLoadBalancer(request.model, {
+    ...(previous && { previous: previous.image }),
+    ringPerGen,
+    source: sourceAddresses(source),
+    down: new Set(down),
+    ...(macs && { macs }),
+  });
+  return {
+    target,
+    key,
+    pinDir,
+    ...(previous && { previous }),
+    source,
+    down,
+    ...(egress && { egress }),
+    ringPerGen,
+    conntrack: previous?.conntrack ?? request.conntrack ?? DEFAULT_CONNTRACK,
+    image,
+    learned,
+  };
+}
+
+function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
+  const plan = planApply(request);
+  const { previous, pinDir, image, egress, source, down, learned } = plan;
+  if (previous) {
     const maps = openLbMaps(previous);
     try {
       // The egress first: if the device is refused, the image (and the state) stay as they were.
@@ -249,17 +315,12 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
     } finally {
       maps.close();
     }
-    const state: LbState = { ...previous, source, image, model: request.model, down, ...(egress && { egress }), appliedAt: new Date().toISOString() };
+    const state: LbState = { ...previous, source, image, model: request.model, down, ...(egress && { egress }), edits: request.edits ?? [], appliedAt: new Date().toISOString() };
     writeLbState(state);
-    return { state, attached: false, learned };
+    return { state, attached: false, learned, previous: { model: previous.model, edits: previous.edits ?? [] } };
   }
 
-  if (request.ringSlots !== undefined && request.ringSlots < need) {
-    throw new InvalidArgumentError(`--ring-slots ${request.ringSlots} cannot hold the services' Maglev tables (${need} slots)`, { hint: `give at least ${need}, or leave --ring-slots out` });
-  }
-  const ringPerGen = Math.max(MIN_RING, pow2AtLeast(request.ringSlots ?? 2 * need));
-  const conntrack = request.conntrack ?? DEFAULT_CONNTRACK;
-  const image = compileLoadBalancer(request.model, { ringPerGen, source: sourceAddresses(source), down: new Set(down), ...(macs && { macs }) });
+  const { target, key, ringPerGen, conntrack } = plan;
   const object = BpfObject.open(lbObjectPath());
   try {
     object.setMaxEntries('lb_ring', 2 * ringPerGen);
@@ -302,7 +363,7 @@ function applyUnlocked(request: LbApplyRequest): LbApplyOutcome {
         feature: 'lb',
         stateFiles: [lbStatePath(key), lbHealthPath(key), lbLockPath(key)],
       });
-      const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, down, ...(egress && { egress }), appliedAt: new Date().toISOString() };
+      const state: LbState = { ifname: target.name, key, pinDir, ringPerGen, conntrack, source, image, model: request.model, down, ...(egress && { egress }), edits: [], appliedAt: new Date().toISOString() };
       writeLbState(state);
       return { state, attached: true, mode: attach.mode, learned };
     } catch (error) {

@@ -1,12 +1,14 @@
 /**
  * One health check of one backend, from the calling process's network namespace (the load
- * balancer's, when `xdpkit lb health` runs there) to the backend's own address: a TCP connect,
- * or an HTTP GET that must answer 2xx or 3xx, each within the check's timeout. Never throws:
- * a failure is a result with what was seen ("connect ECONNREFUSED", "HTTP 503", "timeout 1000 ms").
+ * balancer's, when `xdpkit lb health` runs there) to the backend's own address and the check's
+ * port, never through the VIP (as keepalived checks a real server): a TCP connect, or an HTTP GET
+ * (with the check's Host header, if any) that must answer an expected status (2xx or 3xx unless
+ * the check says), each within the check's timeout. Never throws: a failure is a result with
+ * what was seen ("connect ECONNREFUSED", "HTTP 503 (expected 200-399)", "no answer within 1000 ms").
  */
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import type { HealthCheck } from './model.js';
+import { DEFAULT_HTTP_EXPECT, formatExpect, statusExpected, type HealthCheck } from './model.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -40,11 +42,19 @@ export function probe(address: string, check: HealthCheck, signal?: AbortSignal)
       return;
     }
     const req = request(
-      { host: address, port: check.port, path: check.path ?? '/', method: 'GET', agent: false, headers: { 'user-agent': 'xdpkit-health', connection: 'close' } },
+      {
+        host: address,
+        port: check.port,
+        path: check.path ?? '/',
+        method: 'GET',
+        agent: false,
+        headers: { 'user-agent': 'xdpkit-health', connection: 'close', ...(check.host !== undefined && { host: check.host }) },
+      },
       (res) => {
         const status = res.statusCode ?? 0;
         res.resume();
-        finish(result(status >= 200 && status < 400, `${what} HTTP ${status}`), cleanup);
+        const ok = statusExpected(check, status);
+        finish(result(ok, `${what} HTTP ${status}${ok ? '' : ` (expected ${formatExpect(check.expect ?? DEFAULT_HTTP_EXPECT)})`}`), cleanup);
       },
     );
     cleanup = () => req.destroy();

@@ -12,8 +12,13 @@ export type LbMode = 'dsr-l2' | 'ipip';
  *  (for protocols that change ports between connections of one session). */
 export type LbHashMode = '5-tuple' | 'addresses';
 export type BackendState = 'active' | 'draining';
-/** tcp: a TCP connect to the backend; http: GET path, healthy on a 2xx or 3xx answer. */
+/** tcp: a TCP connect to the backend; http: GET path, healthy on an expected status (2xx or 3xx unless told). */
 export type HealthCheckType = 'tcp' | 'http';
+
+/** HTTP statuses from first to last (inclusive) that count as healthy. */
+export type StatusRange = [first: number, last: number];
+/** What an HTTP check accepts unless told: 2xx and 3xx, as HAProxy's `option httpchk`. */
+export const DEFAULT_HTTP_EXPECT: readonly StatusRange[] = [[200, 399]];
 
 /**
  * Health check of a service's backends, run by `xdpkit lb health` from the load balancer's
@@ -26,6 +31,10 @@ export interface HealthCheck {
   port: number;
   /** http only: the path to GET. */
   path?: string;
+  /** http only: the statuses that count as healthy (DEFAULT_HTTP_EXPECT unless the config says). */
+  expect?: StatusRange[];
+  /** http only: the Host header (default: the backend's address and the check port, as Node sends it). */
+  host?: string;
   intervalMs: number;
   timeoutMs: number;
   rise: number;
@@ -78,6 +87,30 @@ export interface LoadBalancer {
 export function formatServiceKey(s: Pick<LbService, 'vip' | 'port' | 'proto'>): string {
   const host = s.vip.family === 6 ? `[${s.vip.address}]` : s.vip.address;
   return s.port === 0 ? `${host}/${s.proto}` : `${host}:${s.port}/${s.proto}`;
+}
+
+/** `200`, `200-299`, `200-399, 404`: the statuses an HTTP check accepts. */
+export function formatExpect(ranges: readonly StatusRange[]): string {
+  return ranges.map(([first, last]) => (first === last ? String(first) : `${first}-${last}`)).join(', ');
+}
+
+/** Whether an HTTP check takes `status` as healthy. */
+export function statusExpected(check: Pick<HealthCheck, 'expect'>, status: number): boolean {
+  return (check.expect ?? DEFAULT_HTTP_EXPECT).some(([first, last]) => status >= first && status <= last);
+}
+
+/**
+ * A health check in one line: `tcp:80 every 2s`, `http:80/healthz every 2s expect 200 host www.example.com`
+ * (expect only when it is not the default); `full` adds the timeout and thresholds, so that any
+ * change of the check shows (lb diff).
+ */
+export function formatHealthCheck(h: HealthCheck, full = false): string {
+  const target = h.type === 'tcp' ? `tcp:${h.port}` : `http:${h.port}${h.path ?? '/'}`;
+  const parts = [target, `every ${h.intervalMs / 1000}s`];
+  if (full) parts.push(`timeout ${h.timeoutMs / 1000}s`, `rise ${h.rise}`, `fall ${h.fall}`);
+  if (h.expect && formatExpect(h.expect) !== formatExpect(DEFAULT_HTTP_EXPECT)) parts.push(`expect ${formatExpect(h.expect)}`);
+  if (h.host !== undefined) parts.push(`host ${h.host}`);
+  return parts.join(' ');
 }
 
 /** How compile options and the live state name one backend of one service. */

@@ -5,7 +5,11 @@
  *
  *   apiVersion: xdpkit/v1
  *   kind: LoadBalancer
- *   defaults: { mode: dsr-l2, hash: 5-tuple, tableSize: 65537 }   # optional
+ *   defaults:                           # optional
+ *     mode: dsr-l2
+ *     hash: 5-tuple
+ *     tableSize: 65537
+ *     healthCheck: { type: tcp }        # for every service without its own healthCheck
  *   services:
  *     - name: web                       # optional, default svc-<index>
  *       vip: 198.18.0.10:80/tcp         # [2001:db8::10]:443/tcp; no port = all ports
@@ -16,12 +20,21 @@
  *         - { address: 198.18.1.1, weight: 2, mac: "02:00:00:00:01:01" }
  *         - { address: 198.18.1.2, state: draining }
  *       healthCheck:                    # optional: run by `xdpkit lb health IF`
- *         { type: http, port: 80, path: /healthz, interval: 2s, timeout: 1s, rise: 2, fall: 3 }
+ *         { type: http, port: 80, path: /healthz, interval: 2s, timeout: 1s, rise: 2, fall: 3,
+ *           expect: 200, host: www.example.com }
  *
  * Semantics decided here: weight defaults to 1 (0 = no new flows), state to active; a VIP:port/
  * proto appears once; a backend address appears once per service; the table size is a prime of
  * at least the number of backends (the Maglev paper wants it ≫ backends: 100× keeps every
  * backend's share within ±1 % of its weight).
+ *
+ * Health checks go to each backend's own address and the check's port (the service's unless
+ * given), as keepalived's TCP_CHECK/HTTP_GET do. An http check is healthy on 2xx/3xx, as
+ * HAProxy's `option httpchk`, unless `expect` says otherwise (200, 2xx, 200-299, [200, 301]);
+ * `host` sets the Host header (name-based virtual hosts). defaults.healthCheck applies to every
+ * service that has no healthCheck of its own; a service's own replaces it whole (fields are not
+ * merged, so what a service checks is all in one place), and `{ type: none }` turns it off for
+ * that service (a UDP service, say, that no TCP check can see).
  */
 import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
@@ -30,6 +43,7 @@ import { z } from 'zod';
 import { InvalidArgumentError } from '../bpf/errors.js';
 import { fromParser, issuesFromZod as issuesFromDocument, requiredOr, type DocumentIssue } from '../config/document.js';
 import {
+  DEFAULT_HTTP_EXPECT,
   DEFAULT_TABLE_SIZE,
   MAX_TABLE_SIZE,
   MAX_WEIGHT,
@@ -40,6 +54,7 @@ import {
   type LbAddress,
   type LbProto,
   type LoadBalancer,
+  type StatusRange,
 } from './model.js';
 
 export type LbIssue = DocumentIssue;
@@ -140,6 +155,29 @@ export function parseDuration(value: string | number): number {
 
 export const HEALTH_DEFAULTS = { intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 } as const;
 
+const EXPECT_EXAMPLE = 'write a status such as 200, a class such as 2xx, a range such as 200-299, or a list: [200, 301]';
+
+function parseStatusRange(item: unknown): StatusRange {
+  if (typeof item !== 'number' && typeof item !== 'string') throw new Error(`${JSON.stringify(item)} is not an HTTP status; ${EXPECT_EXAMPLE}`);
+  const text = String(item).trim();
+  const cls = /^([1-5])xx$/i.exec(text);
+  if (cls) return [Number(cls[1]) * 100, Number(cls[1]) * 100 + 99];
+  const range = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(text);
+  if (!range) throw new Error(`"${text}" is not an HTTP status; ${EXPECT_EXAMPLE}`);
+  const first = Number(range[1]);
+  const last = Number(range[2] ?? range[1]);
+  for (const n of [first, last]) if (n < 100 || n > 599) throw new Error(`${n} is not an HTTP status (100..599); ${EXPECT_EXAMPLE}`);
+  if (first > last) throw new Error(`"${text}" runs backwards; write the lower status first: ${last}-${first}`);
+  return [first, last];
+}
+
+/** `200`, `"2xx"`, `"200-299"`, `[200, 301]` or `"200, 301"` → status ranges. */
+export function parseExpect(value: unknown): StatusRange[] {
+  const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : [value];
+  if (items.length === 0) throw new Error(`is an empty list; ${EXPECT_EXAMPLE}`);
+  return items.map(parseStatusRange);
+}
+
 // ---- zod schema ----
 
 const modeSchema = z.enum(['dsr-l2', 'ipip'], { error: requiredOr('must be dsr-l2 or ipip') });
@@ -156,18 +194,35 @@ const thresholdSchema = z
 const healthCheckSchema = z
   .strictObject(
     {
-      type: z.enum(['tcp', 'http'], { error: requiredOr('must be tcp (connect) or http (GET, healthy on 2xx/3xx)') }),
+      type: z.enum(['tcp', 'http', 'none'], { error: requiredOr('must be tcp (connect) or http (GET, healthy on 2xx/3xx unless expect says); none turns a default check off') }),
       port: z.number({ error: requiredOr('must be a port 1..65535') }).int({ error: 'must be a port 1..65535' }).min(1, { error: 'must be a port 1..65535' }).max(65535, { error: 'must be a port 1..65535' }).optional(),
       path: z.string({ error: requiredOr('must be a path such as /healthz') }).regex(/^\/\S*$/, { error: 'must start with / and hold no spaces, e.g. /healthz' }).optional(),
+      expect: z.unknown().transform(fromParser(parseExpect)).optional(),
+      host: z
+        .string({ error: requiredOr('must be a host name such as www.example.com') })
+        .regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/, {
+          error: 'must be a host name such as www.example.com, optionally with :PORT (it is sent as the Host header)',
+        })
+        .optional(),
       interval: durationSchema.optional(),
       timeout: durationSchema.optional(),
-      rise: thresholdSchema.default(HEALTH_DEFAULTS.rise),
-      fall: thresholdSchema.default(HEALTH_DEFAULTS.fall),
+      rise: thresholdSchema.optional(),
+      fall: thresholdSchema.optional(),
     },
-    { error: requiredOr('must be a health check: { type: tcp|http, port, path, interval, timeout, rise, fall }') },
+    { error: requiredOr('must be a health check: { type: tcp|http|none, port, path, expect, host, interval, timeout, rise, fall }') },
   )
   .superRefine((h, ctx) => {
-    if (h.type === 'tcp' && h.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'a tcp check only connects; remove path, or use type: http' });
+    const given = (Object.keys(h) as (keyof typeof h)[]).filter((k) => k !== 'type' && h[k] !== undefined);
+    if (h.type === 'none') {
+      for (const field of given) ctx.addIssue({ code: 'custom', path: [field], message: 'type none turns the checks off; remove it, or give a type: tcp or http' });
+      return;
+    }
+    if (h.type === 'tcp') {
+      if (h.path !== undefined) ctx.addIssue({ code: 'custom', path: ['path'], message: 'a tcp check only connects; remove path, or use type: http' });
+      for (const field of ['expect', 'host'] as const) {
+        if (h[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `a tcp check sends no request; remove ${field}, or use type: http` });
+      }
+    }
     const interval = h.interval ?? HEALTH_DEFAULTS.intervalMs;
     const timeout = h.timeout ?? Math.min(HEALTH_DEFAULTS.timeoutMs, interval);
     if (timeout > interval) ctx.addIssue({ code: 'custom', path: ['timeout'], message: `${timeout} ms is longer than the interval (${interval} ms); a check must end before the next starts: make timeout ≤ interval` });
@@ -208,8 +263,13 @@ export const lbDocumentSchema = z
       kind: z.literal('LoadBalancer', { error: requiredOr('must be LoadBalancer') }),
       defaults: z
         .strictObject(
-          { mode: modeSchema.default('dsr-l2'), hash: hashSchema.default('5-tuple'), tableSize: tableSizeSchema.default(DEFAULT_TABLE_SIZE) },
-          { error: requiredOr('must be { mode, hash, tableSize }') },
+          {
+            mode: modeSchema.default('dsr-l2'),
+            hash: hashSchema.default('5-tuple'),
+            tableSize: tableSizeSchema.default(DEFAULT_TABLE_SIZE),
+            healthCheck: healthCheckSchema.optional(),
+          },
+          { error: requiredOr('must be { mode, hash, tableSize, healthCheck }') },
         )
         .default({ mode: 'dsr-l2', hash: '5-tuple', tableSize: DEFAULT_TABLE_SIZE }),
       services: z.array(serviceSchema, { error: requiredOr('must be a list of services') }).default([]),
@@ -235,8 +295,10 @@ export const lbDocumentSchema = z
         if (prev !== undefined) issue(['services', i, 'backends', j, 'address'], `${b.address.address} is already backends[${prev}]; list each backend once (use weight for a bigger share)`);
         else addrs.set(b.address.address, j);
       });
-      if (s.healthCheck && s.healthCheck.port === undefined && s.vip.port === 0) {
-        issue(['services', i, 'healthCheck', 'port'], `is required: ${key} takes every port, so say which one to check, e.g. port: 80`);
+      const check = s.healthCheck ?? doc.defaults.healthCheck;
+      if (check && check.type !== 'none' && check.port === undefined && s.vip.port === 0) {
+        if (s.healthCheck) issue(['services', i, 'healthCheck', 'port'], `is required: ${key} takes every port, so say which one to check, e.g. port: 80`);
+        else issue(['services', i, 'healthCheck'], `is required: ${key} takes every port and defaults.healthCheck gives none to check; give this service its own, e.g. { type: tcp, port: 80 }, or { type: none }`);
       }
       const size = s.tableSize ?? doc.defaults.tableSize;
       if (s.backends.length > size) {
@@ -247,7 +309,7 @@ export const lbDocumentSchema = z
 
 export type LbDocument = z.output<typeof lbDocumentSchema>;
 
-const KNOWN_FIELDS = ['apiVersion', 'kind', 'defaults', 'services', 'name', 'vip', 'mode', 'hash', 'tableSize', 'backends', 'address', 'weight', 'state', 'mac', 'healthCheck', 'type', 'port', 'path', 'interval', 'timeout', 'rise', 'fall'];
+const KNOWN_FIELDS = ['apiVersion', 'kind', 'defaults', 'services', 'name', 'vip', 'mode', 'hash', 'tableSize', 'backends', 'address', 'weight', 'state', 'mac', 'healthCheck', 'type', 'port', 'path', 'expect', 'host', 'interval', 'timeout', 'rise', 'fall'];
 
 export function issuesFromZod(error: z.ZodError): LbIssue[] {
   return issuesFromDocument(error, KNOWN_FIELDS);
@@ -275,42 +337,63 @@ export function loadBalancerFromObject(value: unknown, source = 'load balancer')
         state: b.state,
         ...(b.mac !== undefined && { mac: b.mac }),
       })),
-      ...(s.healthCheck && { healthCheck: healthCheckOf(s.healthCheck, s.vip.port) }),
+      ...healthCheckOf(s.healthCheck ?? doc.defaults.healthCheck, s.vip.port),
     })),
   };
 }
 
 type HealthCheckInput = z.output<typeof healthCheckSchema>;
 
-function healthCheckOf(h: HealthCheckInput, servicePort: number): HealthCheck {
+/** `{ healthCheck }` for a service's effective check, or nothing (none given, or type none). */
+function healthCheckOf(h: HealthCheckInput | undefined, servicePort: number): { healthCheck?: HealthCheck } {
+  if (h === undefined || h.type === 'none') return {};
   const intervalMs = h.interval ?? HEALTH_DEFAULTS.intervalMs;
   return {
-    type: h.type,
-    port: h.port ?? servicePort,
-    ...(h.type === 'http' && { path: h.path ?? '/' }),
-    intervalMs,
-    timeoutMs: h.timeout ?? Math.min(HEALTH_DEFAULTS.timeoutMs, intervalMs),
-    rise: h.rise,
-    fall: h.fall,
+    healthCheck: {
+      type: h.type,
+      port: h.port ?? servicePort,
+      ...(h.type === 'http' && { path: h.path ?? '/', expect: h.expect ?? DEFAULT_HTTP_EXPECT.map((r): StatusRange => [...r]) }),
+      ...(h.host !== undefined && { host: h.host }),
+      intervalMs,
+      timeoutMs: h.timeout ?? Math.min(HEALTH_DEFAULTS.timeoutMs, intervalMs),
+      rise: h.rise ?? HEALTH_DEFAULTS.rise,
+      fall: h.fall ?? HEALTH_DEFAULTS.fall,
+    },
   };
 }
 
+/** `lb service add --health-expect/--health-host`: the http-only fields of a command-line check. */
+export interface HealthCheckFlags {
+  expect?: string;
+  host?: string;
+}
+
+const FLAG_OF: Record<string, string> = { expect: '--health-expect', host: '--health-host' };
+
 /**
  * A health check given on the command line (`--health-check http:8080/healthz`): TYPE[:PORT][/PATH],
- * with the document's defaults for the rest, checked by the same schema.
+ * with `flags` for the http-only fields and the document's defaults for the rest, checked by the
+ * same schema.
  */
-export function parseHealthCheckSpec(text: string, servicePort: number): HealthCheck {
+export function parseHealthCheckSpec(text: string, servicePort: number, flags: HealthCheckFlags = {}): HealthCheck {
   const m = /^(\w+)(?::(\d+))?(\/\S*)?$/.exec(text.trim());
   const example = 'write TYPE[:PORT][/PATH], e.g. tcp, tcp:8080 or http:80/healthz';
   if (!m) throw new InvalidArgumentError(`--health-check "${text}" is not TYPE[:PORT][/PATH]`, { hint: example });
-  const parsed = healthCheckSchema.safeParse({ type: m[1], ...(m[2] !== undefined && { port: Number(m[2]) }), ...(m[3] !== undefined && { path: m[3] }) });
+  if (m[1] === 'none') throw new InvalidArgumentError(`--health-check none: a service added on the command line is not checked unless told`, { hint: 'leave --health-check out' });
+  const parsed = healthCheckSchema.safeParse({
+    type: m[1],
+    ...(m[2] !== undefined && { port: Number(m[2]) }),
+    ...(m[3] !== undefined && { path: m[3] }),
+    ...(flags.expect !== undefined && { expect: flags.expect }),
+    ...(flags.host !== undefined && { host: flags.host }),
+  });
   if (!parsed.success) {
-    const problems = issuesFromZod(parsed.error).map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
+    const problems = issuesFromZod(parsed.error).map((i) => (FLAG_OF[i.path] ? `${FLAG_OF[i.path]}: ${i.message}` : i.path ? `${i.path}: ${i.message}` : i.message));
     throw new InvalidArgumentError(`--health-check "${text}": ${problems.join('; ')}`, { hint: example });
   }
-  const check = healthCheckOf(parsed.data, servicePort);
-  if (check.port === 0) throw new InvalidArgumentError(`--health-check "${text}" has no port, and the service takes every port`, { hint: 'give the port to check, e.g. tcp:80' });
-  return check;
+  const { healthCheck } = healthCheckOf(parsed.data, servicePort);
+  if (healthCheck!.port === 0) throw new InvalidArgumentError(`--health-check "${text}" has no port, and the service takes every port`, { hint: 'give the port to check, e.g. tcp:80' });
+  return healthCheck!;
 }
 
 /** Parses YAML or JSON text. */

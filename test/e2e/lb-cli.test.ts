@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import type { LbDiff } from '../../src/lb/diff.js';
 import { runCommand, Testbed } from '../../src/net/index.js';
 import { assertHumanError, assertJsonError, assertOk, cleanUpNamespace, cliArgv, cliIn, RECORD_DIR, skipUnlessRoot, type CliRun } from '../helpers/cli.js';
 
@@ -68,7 +69,7 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
   const edit = async (args: string[]): Promise<EditJson> => assertOk(await cli(['--json', 'lb', ...args])).json<EditJson>();
 
   before(async () => {
-    bed = await Testbed.pair();
+    bed = await Testbed.create({ namespaces: ['a', 'b'], links: [{ a: 'a', b: 'b' }], prefix: 'xl-lbcli' });
     cli = cliIn(bed.netns('b'));
     prefix = bed.address('b').split('.').slice(0, 3).join('.');
     vip = `${prefix}.10`;
@@ -251,13 +252,21 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     const adds = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => cli(['--json', 'lb', 'backend', 'add', '2001:db8::10', `2001:db8:77::${i}`, '--mac', mac(20 + i)])));
     for (const r of adds) assertOk(r);
     const web6 = (await list()).services.find((s) => s.name === 'web6')!;
-    assert.deepEqual(web6.healthCheck, { type: 'http', port: 8443, path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 });
+    assert.deepEqual(web6.healthCheck, { type: 'http', port: 8443, path: '/healthz', expect: [[200, 399]], intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3 });
     assert.deepEqual(web6.backends.map((b) => b.address).sort(), [1, 2, 3, 4, 5, 6].map((i) => `2001:db8:77::${i}`));
     assert.deepEqual(new Set(web6.backends.map((b) => b.health)), new Set(['up']), 'checked backends start up');
     const human = assertOk(await cli(['lb', 'service', 'list']));
     assert.match(human.stdout, /^web6\s+\[2001:db8::10\]:443\/tcp\s+dsr-l2\s+5-tuple\s+251\s+http:8443\/healthz every 2s\s+2001:db8:77::\d\s+1\s+active\s+up\s/m);
     assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.50/tcp', '--health-check', 'tcp']), { code: 1, message: /has no port, and the service takes every port/, hint: /tcp:80/ });
     assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.50:80/tcp', '--health-check', 'ping']), { code: 1, message: /must be tcp \(connect\) or http/ });
+    // An http check with the status it expects and a Host header; both refused on a tcp check or without a check.
+    const vhost = await edit(['service', 'add', '198.18.0.51:80/tcp', '--name', 'vhost', '--table-size', '251', '--health-check', 'http/healthz', '--health-expect', '200,204', '--health-host', 'www.example.com']);
+    assert.equal(vhost.change, 'service vhost (198.18.0.51:80/tcp) added');
+    assert.match(assertOk(await cli(['lb', 'service', 'list'])).stdout, /^vhost\s+198\.18\.0\.51:80\/tcp\s+dsr-l2\s+5-tuple\s+251\s+http:80\/healthz every 2s expect 200, 204 host www\.example\.com\s+\(none\)$/m);
+    assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.52:80/tcp', '--health-check', 'tcp', '--health-host', 'www.example.com']), { code: 1, message: /--health-host: a tcp check sends no request/ });
+    assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.52:80/tcp', '--health-expect', '200']), { code: 1, message: /--health-expect belongs to an http check, and there is no --health-check/, hint: /--health-check http:80\/healthz/ });
+    assertHumanError(await cli(['lb', 'service', 'add', '198.18.0.52:80/tcp', '--health-check', 'http', '--health-expect', '999']), { code: 1, message: /--health-expect: 999 is not an HTTP status \(100\.\.599\)/ });
+    assert.match((await edit(['service', 'del', 'vhost'])).change, /vhost .* removed/);
     assert.match((await edit(['service', 'del', '[2001:db8::10]:443/tcp'])).change, /web6 .* removed/);
   });
 
@@ -338,11 +347,49 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     assert.equal((await list()).iface, 'eth0', 'one load balancer again: found without --iface');
   });
 
-  it('a second lb apply replaces the CLI edits with the file (declarative), keeping stable ids', async () => {
-    const r: CliRun = assertOk(await cli(['--json', 'lb', 'apply', '-f', join(dir, 'lb.yaml'), '--iface', 'eth0']));
-    assert.equal(r.json<{ attached: boolean }>().attached, false);
+  it('lb diff and apply --dry-run show what the file would undo, writing nothing; lb export saves the live config', async () => {
+    // Live now: dns with backends 1, 2 and 4 (weight 3), from the edits above; the file has 1, 2, 3.
+    const lbFile = join(dir, 'lb.yaml');
+    const gen = (await list()).generation;
+    const svc = `dns ${vip}:53/udp`;
+    const d = assertOk(await cli(['lb', 'diff', '-f', lbFile]));
+    assert.equal(d.stdout, `${lbFile} against the live config on eth0 (generation ${gen}):\n  ~ service ${svc}\n      + backend ${backend(3)} weight 1\n      - backend ${backend(4)}\n`);
+    assert.match(d.stderr, new RegExp(`^warning: ${lbFile.replace(/[.\/]/g, '\\$&')} would undo CLI edits \\(the - and ~ lines above\\): \\d+ edits were made with lb service / lb backend since the last lb apply, the latest: .*\\. To keep edits, put them in the file \\(xdpkit lb export`, 'm'));
+
+    interface DryRunJson { dryRun: true; attach: boolean; diff: LbDiff; replacedEdits: string[] }
+    const dry = assertOk(await cli(['--json', 'lb', 'apply', '-f', lbFile, '--iface', 'eth0', '--dry-run'])).json<DryRunJson>();
+    assert.equal(dry.attach, false);
+    assert.deepEqual(dry.diff.services.changed.map((x) => [x.name, x.backends.added.map((b) => b.address), x.backends.removed.map((b) => b.address)]), [['dns', [backend(3)], [backend(4)]]]);
+    assert.ok(dry.replacedEdits.includes(`backend ${backend(4)} added to dns (${vip}:53/udp)`), JSON.stringify(dry.replacedEdits));
+    assert.ok(!dry.replacedEdits.some((e) => /already/.test(e)), 'an edit that changed nothing is not recorded');
+    const human = assertOk(await cli(['lb', 'apply', '-f', lbFile, '--iface', 'eth0', '--dry-run']));
+    assert.match(human.stdout, /^dry run: .*lb\.yaml on eth0, nothing written; it would change:\n  ~ service dns /);
+    // A dry run makes the checks a real apply makes: a table that does not fit is refused the same way.
+    const big = file('big.yaml', `apiVersion: xdpkit/v1\nkind: LoadBalancer\nservices:\n  - { name: dns, vip: "${vip}:53/udp", tableSize: 65537, backends: [] }\n  - { name: more, vip: "${vip2}:53/udp", tableSize: 4099, backends: [] }\n`);
+    assertHumanError(await cli(['lb', 'apply', '-f', big, '--iface', 'eth0', '--dry-run']), { code: 1, message: /need 69636 slots; the load balancer on eth0 has room for 65536/ });
+    assert.equal((await list()).generation, gen, 'dry runs and diffs flipped nothing');
+
+    // lb export: the live config as a file; the diff against it is empty, and it loads back to what is live.
+    const exported = assertOk(await cli(['lb', 'export']));
+    assert.match(exported.stdout, /^# exported from eth0 \(generation \d\) by xdpkit lb export at /);
+    const saved = file('live.yaml', exported.stdout);
+    assert.match(assertOk(await cli(['lb', 'diff', '-f', saved, '--iface', 'eth0'])).stdout, /^  no changes: the live config is the same$/m);
+    const doc = assertOk(await cli(['--json', 'lb', 'export', 'eth0'])).json<{ kind: string; services: { name: string; backends: { address: string; weight?: number }[] }[] }>();
+    assert.equal(doc.kind, 'LoadBalancer');
+    assert.deepEqual(doc.services[0]!.backends.map((b) => [b.address, b.weight ?? 1]), [[backend(1), 1], [backend(2), 1], [backend(4), 3]]);
+    assertHumanError(await cli(['lb', 'diff', '-f', lbFile, '--iface', 'nosuch0']), { code: 1, message: /interface nosuch0/ });
+  });
+
+  it('a second lb apply replaces the CLI edits with the file (declarative), says what it undid, keeping stable ids', async () => {
+    const lbFile = join(dir, 'lb.yaml');
+    const r: CliRun = assertOk(await cli(['lb', 'apply', '-f', lbFile, '--iface', 'eth0']));
+    assert.match(r.stdout, new RegExp(`^eth0: load balancer updated; generation \\d live \\(1 service, 3 backends\\)\n  ~ service dns \\S+\n      \\+ backend ${backend(3).replace(/\./g, '\\.')} weight 1\n      - backend ${backend(4).replace(/\./g, '\\.')}\n$`));
+    assert.match(r.stderr, /^warning: .*lb\.yaml undid CLI edits \(the - and ~ lines above\)/m);
     const l = await list();
     assert.deepEqual(l.services[0]!.backends.map((b) => b.address), [1, 2, 3].map(backend));
+    // The edits went with that apply: applying the same file again changes nothing and warns of nothing.
+    const again = assertOk(await cli(['--json', 'lb', 'apply', '-f', lbFile, '--iface', 'eth0'])).json<{ attached: boolean; diff: LbDiff; replacedEdits: string[] }>();
+    assert.deepEqual([again.attached, again.diff.unchanged, again.replacedEdits], [false, true, []]);
   });
 
   it('apply --egress: an unknown device is refused with the interfaces there are, nothing changed; a known one stays through edits and applies', async () => {

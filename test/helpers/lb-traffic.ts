@@ -47,12 +47,12 @@ export interface LbNetwork {
 const prefixOf = (subnet: string): string => subnet.split('.').slice(0, 3).join('.');
 const v6In = (subnet: string, suffix: string): string => subnet.replace(/::\/64$/, `::${suffix}`);
 
-/** Builds the network above; on failure removes what it created. */
-export async function createLbNetwork(): Promise<LbNetwork> {
+/** Builds the network above (namespaces named PREFIX-NAME-random); on failure removes what it created. */
+export async function createLbNetwork(prefix = 'xdpkit-lbt'): Promise<LbNetwork> {
   const noCsum = { txChecksumOffload: false };
   const bed = await Testbed.create({
     namespaces: ['client', 'net', 'lb', ...BACKENDS],
-    prefix: 'xdpkit-lbt',
+    prefix,
     links: [
       { a: 'client', b: 'net', ...noCsum },
       { a: 'lb', b: 'net', addresses: false, ...noCsum },

@@ -4,17 +4,18 @@
  * path as `lb apply`), under the load balancer's lock. A refused edit changes nothing.
  *
  * Edits take `--iface`, optional when this network namespace has one load balancer. They change
- * the live config only: the next `lb apply -f FILE` replaces it with the file's.
+ * the live config only: the next `lb apply -f FILE` replaces it with the file's, and warns which
+ * edits it undid (each edit is kept in the live state until then; lb-apply.ts).
  */
 import { Command } from 'commander';
 import { InvalidArgumentError } from '../../bpf/errors.js';
 import { lbHealthPath, lbInterface, lbStateOf, updateLoadBalancer, type LbApplyOutcome, type LbState } from '../../lb/deploy.js';
 import { claimOwner } from '../../lb/lock.js';
 import { addBackend, addService, findService, removeBackend, removeService, setBackendState, setBackendWeight } from '../../lb/edit.js';
-import { backendRef, formatServiceKey, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
+import { backendRef, formatHealthCheck, formatServiceKey, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
 import { neighbourMacs } from '../../lb/neighbours.js';
 import { checkTableSize, parseAddress, parseHealthCheckSpec, parseMac, parseVip } from '../../lb/schema.js';
-import { formatCount, outputFor, type Output } from '../output.js';
+import { formatCount, formatCounted, outputFor, type Output } from '../output.js';
 import { argParser, parseInterfaceName } from '../validate.js';
 
 /** A field parser from src/lb (throws Error) as a commander parser that names the option. */
@@ -50,7 +51,10 @@ const enumArg = <T extends string>(values: readonly T[], option: string) =>
     `use ${values.join(' or ')}`,
   );
 
-const EDITS_NOTE = '\nEdits change the live load balancer only: the next lb apply -f FILE replaces them with the file.\n';
+const EDITS_NOTE =
+  '\nEdits change the live load balancer only: the next lb apply -f FILE replaces the live config with\n' +
+  "the file's and undoes the edits it lacks (it says which). See first: xdpkit lb diff -f FILE;\n" +
+  'save the live config with the edits: xdpkit lb export > FILE.\n';
 
 const SERVICE_ARG = 'name, ADDRESS:PORT/PROTO, or the VIP when that names one service';
 
@@ -58,8 +62,11 @@ interface Edit {
   iface?: string;
 }
 
-/** One line saying what changed and what is live now; `--json`: the same as an object (with `extra`). */
-export function report(out: Output, change: string, r: LbApplyOutcome, extra: Record<string, unknown> = {}): void {
+/**
+ * One line saying what changed and what is live now, then whatever `more` prints; `--json`: the
+ * same as an object (with `extra`).
+ */
+export function report(out: Output, change: string, r: LbApplyOutcome, extra: Record<string, unknown> = {}, more?: () => void): void {
   const result = {
     iface: r.state.ifname,
     change,
@@ -72,15 +79,27 @@ export function report(out: Output, change: string, r: LbApplyOutcome, extra: Re
     warnings: r.state.image.warnings,
   };
   out.result(result, () => {
-    out.line(`${result.iface}: ${change}; generation ${result.generation} live (${result.services} services, ${result.backends} backends)${result.egress ? `, out of ${result.egress}` : ''}`);
+    out.line(`${result.iface}: ${change}; generation ${result.generation} live (${formatCounted(result.services, 'service')}, ${formatCounted(result.backends, 'backend')})${result.egress ? `, out of ${result.egress}` : ''}`);
+    more?.();
     for (const [a, m] of Object.entries(r.learned)) out.note(`MAC of ${a} from the neighbour table: ${m}`);
     for (const w of result.warnings) out.warn(w);
   });
 }
 
-function edit(options: Edit, what: string, change: (model: LoadBalancer, state: LbState) => LoadBalancer): LbApplyOutcome {
+/**
+ * Applies one edit under the lock. `change` returns the next model and what it did (`done`, kept in
+ * the live state until the next lb apply -f replaces it, which then says so); an edit that changed
+ * nothing returns the model it got and no `done`.
+ */
+function edit(options: Edit, what: string, change: (model: LoadBalancer) => { model: LoadBalancer; done?: string }): LbApplyOutcome & { done?: string } {
   const ifname = lbInterface(options.iface);
-  return updateLoadBalancer(ifname, `${what} on ${ifname}`, (state) => ({ model: change(state.model, state) }));
+  let done: string | undefined;
+  const r = updateLoadBalancer(ifname, `${what} on ${ifname}`, (state) => {
+    const next = change(state.model);
+    done = next.done;
+    return { model: next.model, ...(done !== undefined && { edit: done }) };
+  });
+  return { ...r, ...(done !== undefined && { done }) };
 }
 
 const ifaceOption = (command: Command): Command =>
@@ -98,21 +117,28 @@ export function lbServiceCommand(): Command {
         .option('--mode <mode>', 'dsr-l2 (rewrite the MAC) or ipip (encapsulate)', enumArg(['dsr-l2', 'ipip'] as const, '--mode'), 'dsr-l2')
         .option('--hash <hash>', '5-tuple, or addresses (for protocols that change ports)', enumArg(['5-tuple', 'addresses'] as const, '--hash'), '5-tuple')
         .option('--table-size <prime>', 'Maglev table size, a prime (default 65537)', tableSizeArg)
-        .option('--health-check <spec>', 'TYPE[:PORT][/PATH]: tcp, tcp:8080, http:80/healthz (run by lb health)'),
-    ).action((vip: string, options: Edit & { name?: string; mode: 'dsr-l2' | 'ipip'; hash: '5-tuple' | 'addresses'; tableSize?: number; healthCheck?: string }, command: Command) => {
-      const healthCheck = options.healthCheck === undefined ? undefined : parseHealthCheckSpec(options.healthCheck, parseVip(vip).port);
-      const r = edit(options, `adding service ${vip}`, (model) =>
-        addService(model, {
+        .option('--health-check <spec>', "TYPE[:PORT][/PATH]: tcp, tcp:8080, http:80/healthz, to each backend's own address (run by lb health)")
+        .option('--health-expect <statuses>', 'http check: statuses that count as healthy, e.g. 200, 2xx, 200-299 or 200,301 (default 2xx and 3xx)')
+        .option('--health-host <name>', 'http check: the Host header to send, e.g. www.example.com'),
+    ).action((vip: string, options: Edit & { name?: string; mode: 'dsr-l2' | 'ipip'; hash: '5-tuple' | 'addresses'; tableSize?: number; healthCheck?: string; healthExpect?: string; healthHost?: string }, command: Command) => {
+      if (options.healthCheck === undefined && (options.healthExpect !== undefined || options.healthHost !== undefined)) {
+        throw new InvalidArgumentError(`${options.healthExpect !== undefined ? '--health-expect' : '--health-host'} belongs to an http check, and there is no --health-check`, { hint: 'add one, e.g. --health-check http:80/healthz' });
+      }
+      const flags = { ...(options.healthExpect !== undefined && { expect: options.healthExpect }), ...(options.healthHost !== undefined && { host: options.healthHost }) };
+      const healthCheck = options.healthCheck === undefined ? undefined : parseHealthCheckSpec(options.healthCheck, parseVip(vip).port, flags);
+      const r = edit(options, `adding service ${vip}`, (model) => {
+        const next = addService(model, {
           vip,
           mode: options.mode,
           hash: options.hash,
           ...(options.name !== undefined && { name: options.name }),
           ...(options.tableSize !== undefined && { tableSize: options.tableSize }),
           ...(healthCheck && { healthCheck }),
-        }),
-      );
-      const added = r.state.model.services.at(-1)!;
-      report(outputFor(command), `service ${added.name} (${formatServiceKey(added)}) added`, r);
+        });
+        const added = next.services.at(-1)!;
+        return { model: next, done: `service ${added.name} (${formatServiceKey(added)}) added` };
+      });
+      report(outputFor(command), r.done!, r);
     }),
   );
 
@@ -170,15 +196,13 @@ function listServices(state: LbState, out: Output): void {
       out.line(`${state.ifname}: no services (add one: xdpkit lb service add ADDRESS:PORT/PROTO)`);
       return;
     }
-    const check = (h: (typeof services)[number]['healthCheck']) =>
-      h ? `${h.type}:${h.port}${h.path ?? ''} every ${h.intervalMs / 1000}s` : '-';
     out.table(
       ['SERVICE', 'VIP', 'MODE', 'HASH', 'TABLE', 'CHECK', 'BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'MAC'].map((header) => ({
         header,
         ...((header === 'TABLE' || header === 'WEIGHT') && { align: 'right' as const }),
       })),
       services.flatMap((s) => {
-        const head = [s.name, s.vip, s.mode, s.hash, s.tableSize, check(s.healthCheck)];
+        const head = [s.name, s.vip, s.mode, s.hash, s.tableSize, s.healthCheck ? formatHealthCheck(s.healthCheck) : '-'];
         if (s.backends.length === 0) return [[...head, '(none)', '', '', '', '']];
         return s.backends.map((b, i) => [...(i === 0 ? head : head.map(() => '')), b.address, b.weight, b.state, b.health ?? '-', b.mac ?? '-']);
       }),
@@ -195,15 +219,15 @@ const backendVerb = (verb: string, description: string): Command =>
  * whether the edit changed nothing (draining a draining backend).
  */
 function editService(options: Edit, command: Command, ref: string, what: string, change: (model: LoadBalancer) => LoadBalancer, says: (service: string, unchanged: boolean) => string): void {
-  let service = ref;
-  let unchanged = false;
+  let text = '';
   const r = edit(options, what, (model) => {
-    service = describe(model, ref);
+    const service = describe(model, ref);
     const next = change(model);
-    unchanged = next === model;
-    return next;
+    const unchanged = next === model;
+    text = says(service, unchanged);
+    return { model: next, ...(!unchanged && { done: text }) };
   });
-  report(outputFor(command), says(service, unchanged), r);
+  report(outputFor(command), text, r);
 }
 
 export function lbBackendCommand(): Command {

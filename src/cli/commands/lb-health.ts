@@ -9,13 +9,11 @@
 import { Command } from 'commander';
 import { lbInterface, lbStateOf } from '../../lb/deploy.js';
 import { checkOnce, runHealthChecker, type HealthChange } from '../../lb/health-checker.js';
-import { outputFor } from '../output.js';
+import { formatCounted, outputFor } from '../output.js';
 import { argParser, parseInterfaceName } from '../validate.js';
 
 /** `2026-11-25T10:31:02.123Z web 198.18.0.10:80/tcp 198.18.1.2 up→down: 3 failed checks in a row (fall 3): tcp:80 connect ECONNREFUSED` */
 export const formatHealthChange = (c: HealthChange): string => `${c.time} ${c.service} ${c.vip} ${c.backend} ${c.from}→${c.to}: ${c.reason}`;
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function lbHealthCommand(): Command {
   return new Command('health')
@@ -25,11 +23,13 @@ export function lbHealthCommand(): Command {
     .option('--once', 'run every check once and show the results; change nothing (a dry run)')
     .addHelpText(
       'after',
-      '\nChecks come from the service\'s healthCheck (YAML, or lb service add --health-check): a TCP\n' +
-        'connect or an HTTP GET (2xx/3xx = good) to each backend\'s own address, from this network\n' +
-        'namespace, every interval; fall failures in a row take a backend out of the Maglev table (its\n' +
-        'flows are re-picked), rise good ones put it back. One line per change on stdout (--json: one\n' +
-        'object per line). Stopping the checker leaves the tables as they are.',
+      '\nChecks come from each service\'s healthCheck (YAML, defaults.healthCheck, or lb service\n' +
+        'add --health-check): a TCP connect, or an HTTP GET that must answer an expected status (2xx/3xx\n' +
+        'unless expect says; Host header from host), to each backend\'s own address and the check port,\n' +
+        'never through the VIP, from this network namespace, every interval. fall failures in a row\n' +
+        'take a backend out of the Maglev table (its flows are re-picked), rise good ones put it back.\n' +
+        'One line per change on stdout (--json: one object per line). Stopping the checker leaves the\n' +
+        'tables as they are.',
     )
     .action(async (ifname: string | undefined, options: { verbose?: boolean; once?: boolean }, command: Command) => {
       const out = outputFor(command);
@@ -63,7 +63,7 @@ export function lbHealthCommand(): Command {
               return;
             }
             const services = new Set(targets.map((t) => t.service));
-            out.note(`${iface}: checking ${plural(targets.length, 'backend')} of ${plural(services.size, 'service')} (Ctrl-C to stop)`);
+            out.note(`${iface}: checking ${formatCounted(targets.length, 'backend')} of ${formatCounted(services.size, 'service')} (Ctrl-C to stop)`);
           },
           ...(options.verbose && { onProbe: (t, r) => out.note(`${new Date().toISOString()} ${t.service} ${t.backend} ${r.ok ? 'good' : 'FAILED'}: ${r.detail} (${r.ms} ms)`) }),
         });

@@ -1,6 +1,7 @@
 /**
  * `xdpkit lb …`: the load balancer on an interface.
- *   lb apply -f lb.yaml --iface IF [--source ADDR]… [--egress IF] [--mode] [--conntrack N] [--force]
+ *   lb apply -f lb.yaml --iface IF [--source ADDR]… [--egress IF] [--mode] [--conntrack N] [--force] [--dry-run]
+ *   lb diff -f lb.yaml [--iface IF], lb export [IF]   the config as a whole (lb-apply.ts)
  *   lb service add|del|list, lb backend add|del|drain|undrain   edits of the live config (lb-edit.ts)
  *   lb health [IF]               the health checker, until Ctrl-C (lb-health.ts)
  *   lb stats [IF] [--watch]      per-service and per-backend packets, bytes, new flows, rates (lb-stats.ts)
@@ -12,58 +13,24 @@ import { Command } from 'commander';
 import { u8 } from '../../bpf/codecs.js';
 import { InvalidArgumentError } from '../../bpf/errors.js';
 import { explainFlow, parseEndpoint } from '../../lb/explain.js';
-import { applyLoadBalancer, lbStateOf, openLbMaps, sourcesFrom } from '../../lb/deploy.js';
+import { lbStateOf, openLbMaps } from '../../lb/deploy.js';
 import { decapKeyCodec } from '../../lb/layout.js';
 import type { LbProto } from '../../lb/model.js';
-import { loadLoadBalancerFile, parseAddress } from '../../lb/schema.js';
+import { parseAddress } from '../../lb/schema.js';
 import { packageRoot } from '../../programs/catalogue.js';
 import { loadOnInterface } from '../../programs/manager.js';
 import { outputFor } from '../output.js';
-import { lbArg, lbBackendCommand, lbServiceCommand, report } from './lb-edit.js';
+import { lbApplyCommand, lbDiffCommand, lbExportCommand } from './lb-apply.js';
+import { lbArg, lbBackendCommand, lbServiceCommand } from './lb-edit.js';
 import { lbHealthCommand } from './lb-health.js';
 import { lbStatsCommand } from './lb-stats.js';
-import { argParser, parseInterfaceName, parseMode, parsePositiveInt, repeatable } from '../validate.js';
-
-interface ApplyOptions {
-  file: string;
-  iface: string;
-  source?: string[];
-  egress?: string;
-  mode: ReturnType<typeof parseMode>;
-  conntrack?: number;
-  ringSlots?: number;
-  force?: boolean;
-}
+import { argParser, parseInterfaceName, parseMode, repeatable } from '../validate.js';
 
 export function lbCommand(): Command {
   const lb = new Command('lb').description('L4 load balancer: Maglev, conntrack, dsr-l2 and ipip');
-  lb.addCommand(
-    new Command('apply')
-      .description('load or update the load balancer on an interface from a LoadBalancer document')
-      .requiredOption('-f, --file <path>', 'LoadBalancer YAML/JSON')
-      .requiredOption('--iface <name>', 'interface the VIP traffic arrives on', argParser(parseInterfaceName, '--iface'))
-      .option('--source <address>', "the load balancer's own address, outer source of ipip packets (one per family)", repeatable(lbArg((v) => parseAddress(v).address, '--source', 'e.g. --source 198.18.0.2 --source 2001:db8::2')))
-      .option('--egress <iface>', 'send balanced frames out of this interface (two-armed; kept by later applies and edits); default: back out of --iface (XDP_TX)', argParser(parseInterfaceName, '--egress'))
-      .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
-      .option('--conntrack <n>', 'conntrack entries (first apply)', argParser((v) => parsePositiveInt(v, '--conntrack'), '--conntrack'))
-      .option('--ring-slots <n>', 'Maglev slots per generation to reserve (first apply; default twice what the file needs, ≥ 65536): room for services added later', argParser((v) => parsePositiveInt(v, '--ring-slots'), '--ring-slots'))
-      .option('--force', 'replace another XDP program on the interface')
-      .action((options: ApplyOptions, command: Command) => {
-        const out = outputFor(command);
-        const model = loadLoadBalancerFile(options.file);
-        const r = applyLoadBalancer({
-          ifname: options.iface,
-          model,
-          mode: options.mode,
-          source: sourcesFrom(options.source ?? []),
-          ...(options.egress !== undefined && { egress: options.egress }),
-          ...(options.conntrack !== undefined && { conntrack: options.conntrack }),
-          ...(options.ringSlots !== undefined && { ringSlots: options.ringSlots }),
-          ...(options.force && { force: true }),
-        });
-        report(out, r.attached ? `load balancer attached (${r.mode})` : 'load balancer updated', r, { attached: r.attached, ...(r.mode && { mode: r.mode }) });
-      }),
-  );
+  lb.addCommand(lbApplyCommand());
+  lb.addCommand(lbDiffCommand());
+  lb.addCommand(lbExportCommand());
   lb.addCommand(lbServiceCommand());
   lb.addCommand(lbBackendCommand());
   lb.addCommand(lbStatsCommand());
