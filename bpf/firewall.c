@@ -1,13 +1,15 @@
 /* firewall: XDP firewall over a compiled policy (src/firewall/compile.ts documents the design:
- * LBVS with class ids and chunk summaries, two generations selected by fw_ctrl, one LPM trie
- * per generation and family for all blocklists). Per packet: parse (firewall_parse.h), read the
- * live generation once, then: malformed → config verdict; source manually blocked (fw block
- * add) → drop; source in a blocklist → drop; source blocked by mitigation or over its
- * threshold → drop; six field lookups → classes; AND their chunk summaries, then their bitmaps
- * in the chunks left, lowest chunk first: the lowest set bit is the first matching rule; none →
- * default. Lookups a policy cannot need are skipped (address tries that hold only /0, a
- * blocklist family without prefixes, manual blocks while there are none). Every verdict is
- * counted in xdp_stats, every decision in a per-CPU counter of its rule, blocklist or kind. */
+ * LBVS with chunk summaries, each class's bitmap stored from its lowest to its highest
+ * non-zero chunk; two generations selected by fw_ctrl; one LPM trie per generation and family
+ * for all blocklists). Per packet:
+ * parse (firewall_parse.h), read the live generation once, then: malformed → config verdict;
+ * source manually blocked (fw block add) → drop; source in a blocklist → drop; source blocked
+ * by mitigation or over its threshold → drop; six field lookups → classes; AND their chunk
+ * summaries, then their bitmaps in the chunks left, lowest chunk first: the lowest set bit is
+ * the first matching rule; none → default. Lookups a policy cannot need are skipped (address
+ * tries that hold only /0, a blocklist family without prefixes, manual blocks while there are
+ * none). Every verdict is counted in xdp_stats, every decision in a per-CPU counter of its
+ * rule, blocklist or kind. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -191,7 +193,7 @@ struct fw_scan {
 	__u32 gen;
 	__u32 chunks;
 	__u32 todo; /* chunks still to scan: the AND of the six classes' summaries */
-	__u32 cls[6];
+	__u32 first[6]; /* fw_class.first of each field's class: its chunk c is at first + c */
 	__u32 rule; /* result: first matching rule, or FW_MAX_RULES */
 };
 
@@ -211,7 +213,7 @@ static long fw_scan_chunk(__u32 i, struct fw_scan *s)
 		return 1;
 #pragma unroll
 	for (int k = 0; k < 6; k++) {
-		__u32 idx = base + s->cls[k] * s->chunks + c;
+		__u32 idx = base + s->first[k] + c;
 
 		p[k] = bpf_map_lookup_elem(&fw_bitmap, &idx);
 		if (!p[k])
@@ -269,11 +271,11 @@ static __always_inline const struct fw_class *fw_address_class(const struct fw_c
 	return fw_lpm_lookup(map4, map6, f, addr, gen);
 }
 
-/* Adds one field's class to the scan (a missing entry is class 0 with an empty summary:
- * nothing matches, as the interpreter models it). */
+/* Adds one field's class to the scan (a missing entry has an empty summary: nothing matches,
+ * as the interpreter models it). */
 static __always_inline void fw_add_class(struct fw_scan *s, int k, const struct fw_class *v)
 {
-	s->cls[k] = v ? v->id : 0;
+	s->first[k] = v ? v->first : 0;
 	s->todo &= v ? v->chunks : 0;
 }
 

@@ -3,8 +3,8 @@
  * dropping the generator's frames (UDP or TCP to the benchmark port), judged against touch.
  * Selected with `xdpkit bench --scenarios firewall` (suite "firewall"; not in the default run).
  *
- * Policies: n rules, each `{src: one of 100 addresses of the traffic's family, dstPorts: [10000 + i]}`
- * alternating pass and drop, none of which the traffic matches, then either
+ * Policies: n rules, each `{src: [an address of its own], dstPorts: [10000 + i]}` alternating pass
+ * and drop, none of which the traffic matches, then either
  *   -fall   nothing else, default drop: the frame falls through every rule (LBVS: no candidate
  *           chunk; a linear filter: every rule tried), or
  *   -match  a last rule `proto, dstPorts: [benchmark port]` → drop, default pass.
@@ -32,12 +32,6 @@ import type { Scenario, ScenarioEnv, ScenarioHandle, Traffic } from './scenarios
 export const FIREWALL_SUITE = 'firewall';
 const BLOCKLIST_SIZE = 1_000_000;
 const RULE_PORT_BASE = 10000;
-/**
- * Rule sources cycle over this many addresses: 10,000 rules with 10,000 distinct sources and
- * 10,000 distinct ports need more LBVS classes than the data plane holds (20,001 × 20 chunks),
- * and real rule sets share their prefixes far more than that.
- */
-const SOURCES = 100;
 
 type Ending = 'fall' | 'match';
 
@@ -61,7 +55,7 @@ async function linkOf(env: ScenarioEnv): Promise<Link> {
   return { v4: v4.split('.').slice(0, 3).join('.'), v6: v6.split(':').slice(0, 4).join(':') };
 }
 
-/** Rule i's source: one address of the traffic's family that is never the sender's. */
+/** Rule i's source: one address of the traffic's family (distinct for every rule up to 65,536). */
 const ruleSource = (family: 4 | 6, i: number): string => (family === 4 ? `198.19.${(i >> 8) & 255}.${i & 255}` : `2001:db8:fe00::${(i + 1).toString(16)}`);
 
 function blocklist(link: Link): { v4: string[]; v6: string[] } {
@@ -94,7 +88,7 @@ export function benchPolicy(traffic: Traffic, dropPort: number, link: Link, job:
     name: `r${i}`,
     action: i % 2 ? 'pass' : 'drop',
     proto: protocol,
-    src: [ruleSource(family, i % SOURCES)],
+    src: [ruleSource(family, i)],
     dstPorts: [RULE_PORT_BASE + i],
   }));
   if (job.ending === 'match') rules.push({ name: 'match', action: 'drop', proto: protocol, dstPorts: [dropPort] });
@@ -134,7 +128,7 @@ function nftRuleset(env: ScenarioEnv, link: Link, job: Job, style: 'list' | 'exp
     }
     const any = env.traffic.family === 4 ? '0.0.0.0/0' : '::/0';
     if (style === 'expert') {
-      const elements = Array.from({ length: n }, (_, i) => `${ruleSource(env.traffic.family, i % SOURCES)} . ${RULE_PORT_BASE + i} : ${verdict(i)}`);
+      const elements = Array.from({ length: n }, (_, i) => `${ruleSource(env.traffic.family, i)} . ${RULE_PORT_BASE + i} : ${verdict(i)}`);
       if (job.ending === 'match') elements.push(`${any} . ${env.dropPort} : drop`);
       out.push(` map rules { type ${ip === 'ip' ? 'ipv4_addr' : 'ipv6_addr'} . inet_service : verdict; flags interval; elements = { ${elements.join(', ')} }; }`);
     }
@@ -142,7 +136,7 @@ function nftRuleset(env: ScenarioEnv, link: Link, job: Job, style: 'list' | 'exp
     if (list) out.push('  ip saddr @bl4 drop', '  ip6 saddr @bl6 drop');
     if (style === 'expert') out.push(`  ${ip} saddr . ${proto} dport vmap @rules`);
     else {
-      for (let i = 0; i < n; i++) out.push(`  ${ip} saddr ${ruleSource(env.traffic.family, i % SOURCES)} ${proto} dport ${RULE_PORT_BASE + i} ${verdict(i)}`);
+      for (let i = 0; i < n; i++) out.push(`  ${ip} saddr ${ruleSource(env.traffic.family, i)} ${proto} dport ${RULE_PORT_BASE + i} ${verdict(i)}`);
       if (job.ending === 'match') out.push(`  ${proto} dport ${env.dropPort} drop`);
     }
     if (job.ending === 'fall') out.push('  drop');
@@ -168,7 +162,7 @@ function iptablesScenario(job: Job): Scenario['setup'] {
     const n = job.ending === 'match' ? job.rules - 1 : job.rules;
     const lines = ['*raw'];
     if (list) lines.push('-A PREROUTING -m set --match-set xdpkit_bl src -j DROP');
-    for (let i = 0; i < n; i++) lines.push(`-A PREROUTING -p ${proto} -s ${ruleSource(env.traffic.family, i % SOURCES)} --dport ${RULE_PORT_BASE + i} -j ${i % 2 ? 'ACCEPT' : 'DROP'}`);
+    for (let i = 0; i < n; i++) lines.push(`-A PREROUTING -p ${proto} -s ${ruleSource(env.traffic.family, i)} --dport ${RULE_PORT_BASE + i} -j ${i % 2 ? 'ACCEPT' : 'DROP'}`);
     lines.push(job.ending === 'match' ? `-A PREROUTING -p ${proto} --dport ${env.dropPort} -j DROP` : '-A PREROUTING -j DROP', 'COMMIT', '');
     if (list) {
       const family = env.traffic.family === 4 ? 'inet' : 'inet6';

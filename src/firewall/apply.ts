@@ -1,8 +1,9 @@
 /**
  * Writes a compiled policy into the firewall's maps (bpf/firewall.c) the way FirewallMapState
  * (interpret.ts) models it, so that every packet is judged by the old policy or the new:
- *   1. check everything that can be checked before any write (blocklist count);
- *   2. remove leftovers of the inactive generation in the field tries (an earlier failed apply);
+ *   1. check that the maps are this build's (compilePolicy checked the policy's own limits);
+ *   2. remove leftovers of the inactive generation in the field tries (an earlier failed apply),
+ *      and check that the new generation's prefixes fit beside the live one's;
  *   3. write the inactive generation with batch updates, zero its counters and rate-limit
  *      buckets; the blocklists go into fresh tries (one per family) that are then put into
  *      the generation's slot of fw_block_v4/fw_block_v6 (ARRAY_OF_MAPS);
@@ -25,6 +26,8 @@ import { fwClassCodec, fwRateKeyCodec, fwRateStateCodec } from './layout.js';
 import {
   classArrays,
   encodeGeneration,
+  MAX_BLOCKLISTS,
+  PolicyTooLargeError,
   flipWrite,
   FW_MAPS,
   MAX_RULES,
@@ -35,8 +38,7 @@ import {
   type MapEntry,
 } from './compile.js';
 
-/** Limits of the data plane beyond compile.ts's (bpf/include/xdpkit/firewall_consts.h). */
-export const MAX_BLOCKLISTS = 256;
+export { MAX_BLOCKLISTS } from './compile.js';
 export const MISC_SLOTS = 6;
 export const MISC = { malformed: 0, default: 1, rateLimited: 2, nonIp: 3, mitigated: 4, blocked: 5 } as const;
 export const FW_STATS_MAPS = { rules: 'fw_rule_stats', lists: 'fw_list_stats', misc: 'fw_misc_stats', rate: 'fw_rate', decision: 'fw_decision_map' } as const;
@@ -44,7 +46,9 @@ export const FW_STATS_MAPS = { rules: 'fw_rule_stats', lists: 'fw_list_stats', m
 export const FW_STATE_MAPS = { mitRate: 'fw_mit_rate', mitBlock: 'fw_mit_block', manV4: 'fw_man_v4', manV6: 'fw_man_v6', manActive: 'fw_man_active' } as const;
 
 /** Field tries: both generations in one trie, the generation in the key. */
-const FIELD_TRIES = [FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6];
+const FIELD_TRIES = [FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6] as const;
+const FIELD_ENTRIES = { [FW_MAPS.srcV4]: 'srcV4', [FW_MAPS.srcV6]: 'srcV6', [FW_MAPS.dstV4]: 'dstV4', [FW_MAPS.dstV6]: 'dstV6' } as const;
+const FIELD_WORDS = { [FW_MAPS.srcV4]: 'IPv4 src', [FW_MAPS.srcV6]: 'IPv6 src', [FW_MAPS.dstV4]: 'IPv4 dst', [FW_MAPS.dstV6]: 'IPv6 dst' } as const;
 /** Blocklist slots (ARRAY_OF_MAPS) by family. */
 const BLOCK_SLOTS = { 4: FW_MAPS.blockV4, 6: FW_MAPS.blockV6 } as const;
 const BATCH = 1 << 16;
@@ -87,16 +91,38 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Deletes the entries of generation `gen` (byte 4 of the key) from the field tries. */
-function clearFieldTries(maps: MapSource, gen: number): number {
-  let n = 0;
+/** Deletes the entries of generation `gen` (byte 4 of the key) from the field tries; returns
+ *  how many it deleted and how many each trie keeps (the other generation's). */
+function clearFieldTries(maps: MapSource, gen: number): { deleted: number; kept: Map<string, number> } {
+  let deleted = 0;
+  const kept = new Map<string, number>();
   for (const name of FIELD_TRIES) {
     const m = maps(name);
-    const keys = m.readAll(BATCH).map(([k]) => k).filter((k) => k[4] === gen);
+    const all = m.readAll(BATCH).map(([k]) => k);
+    const keys = all.filter((k) => k[4] === gen);
     for (let i = 0; i < keys.length; i += BATCH) m.deleteMany(keys.slice(i, i + BATCH));
-    n += keys.length;
+    deleted += keys.length;
+    kept.set(name, all.length - keys.length);
   }
-  return n;
+  return { deleted, kept };
+}
+
+/**
+ * Refuses, before the new generation is written, a policy whose prefixes do not fit into a
+ * field trie beside the live policy's: both generations share each trie until the flip.
+ */
+function checkFieldTries(maps: MapSource, compiled: CompiledPolicy, kept: Map<string, number>): void {
+  for (const name of FIELD_TRIES) {
+    const wanted = compiled[FIELD_ENTRIES[name]].length;
+    const live = kept.get(name) ?? 0;
+    const max = maps(name).description.maxEntries;
+    if (live + wanted > max) {
+      throw new PolicyTooLargeError(
+        `the policy's rules list ${wanted - 1} distinct ${FIELD_WORDS[name]} prefixes; ${name} holds ${max} entries for the live policy (${live} now) and the new one (${wanted} with its /0) together`,
+        { hint: `use fewer distinct ${FIELD_WORDS[name]} prefixes in rules (merge them into shorter prefixes), or put the addresses to drop into a blocklist (no fixed size)` },
+      );
+    }
+  }
 }
 
 function clearBuckets(maps: MapSource, gen: number): number {
@@ -125,7 +151,7 @@ function lpmEntryCodecs(gen: number, addrBytes: number): { key: Codec<LpmEntry>;
 }
 
 /** Codecs that write slot i of a class table (key base + i, value struct fw_class) from its index. */
-function classSlotCodecs(base: number, table: Uint32Array, summaries: Uint32Array): { key: Codec<number>; value: Codec<number> } {
+function classSlotCodecs(base: number, table: Uint32Array, compiled: Pick<CompiledPolicy, 'summaries' | 'firsts'>): { key: Codec<number>; value: Codec<number> } {
   return {
     key: { size: 4, align: 4, encode: (i, target, offset) => target.writeUInt32LE(base + i, offset), decode: writeOnly },
     value: {
@@ -133,8 +159,8 @@ function classSlotCodecs(base: number, table: Uint32Array, summaries: Uint32Arra
       align: 4,
       encode(i, target, offset) {
         const id = table[i]!;
-        target.writeUInt32LE(id, offset + fwClassCodec.offsets.id);
-        target.writeUInt32LE(summaries[id]!, offset + fwClassCodec.offsets.chunks);
+        target.writeUInt32LE(compiled.firsts[id]!, offset + fwClassCodec.offsets.first);
+        target.writeUInt32LE(compiled.summaries[id]!, offset + fwClassCodec.offsets.chunks);
       },
       decode: writeOnly,
     },
@@ -180,11 +206,6 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   let lists = 0;
   for (const e of compiled.blockV4) lists = Math.max(lists, e.value + 1);
   for (const e of compiled.blockV6) lists = Math.max(lists, e.value + 1);
-  if (lists > MAX_BLOCKLISTS) {
-    throw new InvalidArgumentError(`the policy has ${lists} blocklists; the data plane counts at most ${MAX_BLOCKLISTS}`, {
-      hint: 'merge blocklists: one list may hold any number of prefixes',
-    });
-  }
   for (const name of Object.values(BLOCK_SLOTS)) {
     const m = maps(name);
     if (m.typeName !== 'array_of_maps') {
@@ -195,8 +216,9 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   }
   const gen = (1 - activeGeneration(maps)) as 0 | 1;
   const old = (1 - gen) as 0 | 1;
-  let deleted = clearFieldTries(maps, gen);
-  deleted += clearBuckets(maps, gen);
+  const cleared = clearFieldTries(maps, gen);
+  checkFieldTries(maps, compiled, cleared.kept);
+  let deleted = cleared.deleted + clearBuckets(maps, gen);
   progress('clear', deleted, deleted);
   endPhase('clear');
 
@@ -209,7 +231,7 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   const policyTotal = arrays.reduce((n, [, t]) => n + t.length, 0) + order.reduce((n, name) => n + writes[name]!.length, 0) + 1;
   let written = 0;
   for (const [name, table, slots] of arrays) {
-    const codecs = classSlotCodecs(gen * slots, table, compiled.summaries);
+    const codecs = classSlotCodecs(gen * slots, table, compiled);
     maps(name).withCodecs(codecs.key, codecs.value).setMany(Array.from(table, (_, i) => [i, i]));
     written += table.length;
     progress('policy', written, policyTotal);
@@ -248,7 +270,7 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   endPhase('flip');
 
   sleepMs(GRACE_MS);
-  const cleaned = clearFieldTries(maps, old) + clearBuckets(maps, old);
+  const cleaned = clearFieldTries(maps, old).deleted + clearBuckets(maps, old);
   for (const family of [4, 6] as const) maps(BLOCK_SLOTS[family]).delete(u32(old));
   progress('cleanup', cleaned, cleaned);
   deleted += cleaned;

@@ -22,10 +22,12 @@
  *        flags → ARRAY fw_flags[gen*257 + tcp flags byte], slot 256 = "no TCP header"
  *      Every trie holds a /0 per generation, so every lookup hits; a trie that holds nothing
  *      else is not looked up at all (fw_config.any_fields, below).
- *   5. A class is a bitmap of the rules that field value allows (bit r = rule r), stored in
- *      chunks of 8 u64 words (512 rules, one cache line) in fw_bitmap[gen*MAX_BITMAP_CHUNKS +
- *      class*chunks + c]. The program ANDs the six summaries and, for the chunks left in
- *      ascending order, ANDs the six chunks; the first chunk with a set bit gives the lowest
+ *   5. A class is a bitmap of the rules that field value allows (bit r = rule r), in chunks of
+ *      8 u64 words (512 rules, one cache line), stored from its lowest to its highest non-zero
+ *      chunk: chunk c at fw_bitmap[gen*MAX_BITMAP_CHUNKS + first + c] (u32 arithmetic; first =
+ *      where the class's lowest stored chunk lies − that chunk's number). The program ANDs the
+ *      six summaries and, for the chunks left in ascending order, ANDs the six chunks (every one
+ *      non-zero in each class, hence stored); the first chunk with a set bit gives the lowest
  *      such bit = the first matching rule (first match wins) and the search stops. No set bit
  *      in any chunk left → default verdict.
  *   6. fw_rules[gen*MAX_RULES + r] → action (pass/drop/rate-limit with pps and burst).
@@ -35,6 +37,15 @@
  * nothing usually scans no chunk at all, and one that matches scans the chunks of its
  * candidate rules only. What remains linear: classes that all reach the same chunks without a
  * common rule (e.g. src allows the even rules, dport the odd ones), up to 32 chunks.
+ * Capacity: MAX_BITMAP_CHUNKS stored chunks per generation. Storing a class from its lowest to
+ * its highest non-zero chunk makes a class of rules close together cost one or two chunks, not
+ * `chunks` (10,000 rules with a source and a port of their own: 20,000 classes, 10,000 chunks
+ * for the ports' and ~105,000 for the sources' when a last rule without src is in all of them,
+ * instead of 400,000); a class that allows rules far apart (rules without that field spread
+ * over the policy) still costs one chunk per 512 rules between them. The place of a chunk is
+ * then first + c, as when every class had all chunks: no per-packet cost. (Storing only the
+ * non-zero chunks would be more compact but needs a popcount per field per scanned chunk; the
+ * verifier also refused its branches, unrolled six times, as too complex.)
  *
  * Class construction (all per generation, deduplicated across fields by bitmap content):
  *   LPM fields: for every prefix P in any rule's list (and /0), the class of P = rules without
@@ -61,17 +72,20 @@
  *              else the blocklist lookup is skipped)
  *   fw_block_v4/fw_block_v6  ARRAY_OF_MAPS [gen] → LPM trie: key { u32 prefixlen; u8 gen; u8 pad[3];
  *                                          u8 addr[4 or 16] }  value u32 list
- *   fw_src_v4/fw_dst_v4/fw_src_v6/fw_dst_v6  key as above      value { u32 id; u32 chunks } (fw_class)
- *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value { u32 id; u32 chunks } (fw_class)
+ *   fw_src_v4/fw_dst_v4/fw_src_v6/fw_dst_v6  key as above      value { u32 first; u32 chunks } (fw_class)
+ *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value { u32 first; u32 chunks } (fw_class)
  *   fw_bitmap  key u32 index        value u64[8]
  *   fw_rules   key u32 index        value { u8 action; u8 pad[3]; u32 pps; u32 burst }  (0 pass 1 drop 2 rate-limit)
  */
 import { cidrKey, maskBytes, type Cidr, type Family } from './cidr.js';
 import type { FirewallPolicy, FirewallRule, PortRange } from './schema.js';
 import { encodeValue } from '../bpf/codecs.js';
+import { InvalidArgumentError } from '../bpf/errors.js';
 import { fwClassCodec, fwConfigCodec, fwRuleCodec } from './layout.js';
 
 export const MAX_RULES = 16384;
+/** Blocklists a policy may have (fw_list_stats counts each). */
+export const MAX_BLOCKLISTS = 256;
 export const CHUNK_WORDS = 8; // u64 words per chunk
 export const RULES_PER_CHUNK = CHUNK_WORDS * 64;
 export const MAX_BITMAP_CHUNKS = 1 << 18;
@@ -101,7 +115,8 @@ export const FW_MAPS = {
   rules: 'fw_rules',
 } as const;
 
-export class PolicyTooLargeError extends Error {}
+/** A policy beyond a fixed limit of the data plane: the message names the limit, the hint what to change. */
+export class PolicyTooLargeError extends InvalidArgumentError {}
 
 export interface LpmEntry {
   addr: Uint8Array;
@@ -136,6 +151,16 @@ export interface CompiledPolicy {
   classes: Uint32Array[];
   /** Class id → summary: bit c set when the class allows some rule of chunk c. */
   summaries: Uint32Array;
+  /** Class id → fw_class.first: its chunk c is at fw_bitmap slot (gen*MAX_BITMAP_CHUNKS + first
+   *  + c) mod 2^32 (the slot of its lowest non-zero chunk minus that chunk's number). */
+  firsts: Uint32Array;
+  /** Chunks stored for the generation: every class from its lowest to its highest non-zero chunk. */
+  storedChunks: number;
+}
+
+/** The lowest and highest set bit of a non-zero u32 summary (its first and last non-zero chunk). */
+export function chunkSpan(summary: number): { lo: number; hi: number } {
+  return { lo: 31 - Math.clz32(summary & -summary), hi: 31 - Math.clz32(summary) };
 }
 
 /** Bit c set when chunk c of `bits` (u32 words) has a set bit. */
@@ -286,7 +311,14 @@ function blockEntries(policy: FirewallPolicy, family: Family): LpmEntry[] {
 export function compilePolicy(policy: FirewallPolicy): CompiledPolicy {
   const rules = policy.rules;
   if (rules.length > MAX_RULES) {
-    throw new PolicyTooLargeError(`the policy has ${rules.length} rules; at most ${MAX_RULES} fit (merge rules with lists of prefixes and ports)`);
+    throw new PolicyTooLargeError(`the policy has ${rules.length} rules; the firewall holds at most ${MAX_RULES}`, {
+      hint: 'merge rules that differ only in addresses or ports into one rule with lists of prefixes and ports',
+    });
+  }
+  if (policy.blocklists.length > MAX_BLOCKLISTS) {
+    throw new PolicyTooLargeError(`the policy has ${policy.blocklists.length} blocklists; the firewall counts at most ${MAX_BLOCKLISTS}`, {
+      hint: 'merge blocklists: one list may hold any number of prefixes',
+    });
   }
   const chunks = Math.max(1, Math.ceil(rules.length / RULES_PER_CHUNK));
   const t = new ClassTable(chunks * CHUNK_WORDS * 2);
@@ -310,13 +342,26 @@ export function compilePolicy(policy: FirewallPolicy): CompiledPolicy {
     flags: flagClasses(t, rules),
     classes: t.classes,
     summaries: Uint32Array.from(t.classes, (bits) => chunkSummary(bits, chunks)),
+    firsts: new Uint32Array(t.classes.length),
+    storedChunks: 0,
     anyClasses: [],
   };
+  for (let id = 0; id < compiled.summaries.length; id++) {
+    const summary = compiled.summaries[id]!;
+    if (summary === 0) continue; // nothing stored: no chunk of it is ever read
+    const { lo, hi } = chunkSpan(summary);
+    compiled.firsts[id] = (compiled.storedChunks - lo) >>> 0;
+    compiled.storedChunks += hi - lo + 1;
+  }
   // A trie with only its /0 gives every address the same class: the program skips the lookup.
   compiled.anyClasses = [compiled.srcV4, compiled.srcV6, compiled.dstV4, compiled.dstV6].map((e) => (e.length === 1 ? e[0]!.value : undefined));
-  if (t.classes.length * chunks > MAX_BITMAP_CHUNKS) {
+  if (compiled.storedChunks > MAX_BITMAP_CHUNKS) {
     throw new PolicyTooLargeError(
-      `the policy needs ${t.classes.length} rule classes × ${chunks} chunks = ${t.classes.length * chunks} bitmap chunks; at most ${MAX_BITMAP_CHUNKS} fit (fewer distinct prefixes or port ranges, or fewer rules)`,
+      `the policy's rules need ${compiled.storedChunks.toLocaleString('en-US')} rule-bitmap chunks (${t.classes.length.toLocaleString('en-US')} distinct sets of rules that one address, port, protocol or flag value allows, ${RULES_PER_CHUNK} rules per chunk); the firewall holds at most ${MAX_BITMAP_CHUNKS.toLocaleString('en-US')} per policy`,
+      {
+        hint:
+          'use fewer distinct prefixes and port ranges (rules that share a list cost nothing extra), give every rule the fields it filters on (a rule without src is in every source\'s set), or put big address sets into blocklists',
+      },
     );
   }
   return compiled;
@@ -353,7 +398,7 @@ export function lpmKey(gen: number, addr: Uint8Array, prefixLen: number): Buffer
 }
 
 export function configValue(
-  c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs' | 'anyClasses' | 'summaries' | 'blockV4' | 'blockV6'>,
+  c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs' | 'anyClasses' | 'summaries' | 'firsts' | 'blockV4' | 'blockV6'>,
 ): Buffer {
   let anyFields = 0;
   c.anyClasses.forEach((id, slot) => {
@@ -370,14 +415,14 @@ export function configValue(
     mit_block_ns: c.mitigationBlockNs,
     any: [0, 1, 2, 3].map((slot) => {
       const id = c.anyClasses[slot];
-      return id === undefined ? { id: 0, chunks: 0 } : { id, chunks: c.summaries[id]! };
+      return id === undefined ? { first: 0, chunks: 0 } : { first: c.firsts[id]!, chunks: c.summaries[id]! };
     }),
   });
 }
 
-/** struct fw_class: a field lookup's class id and its chunk summary. */
-export function classValue(c: Pick<CompiledPolicy, 'summaries'>, id: number): Buffer {
-  return encodeValue(fwClassCodec, { id, chunks: c.summaries[id]! });
+/** struct fw_class of class `id`: where its chunks are stored and its chunk summary. */
+export function classValue(c: Pick<CompiledPolicy, 'summaries' | 'firsts'>, id: number): Buffer {
+  return encodeValue(fwClassCodec, { first: c.firsts[id]!, chunks: c.summaries[id]! });
 }
 
 export function ruleValue(r: CompiledPolicy['rules'][number]): Buffer {
@@ -397,12 +442,11 @@ export function encodeGeneration(c: CompiledPolicy, gen: 0 | 1, omit: ReadonlySe
     const out: MapEntry[] = [];
     const chunkBytes = CHUNK_WORDS * 8;
     c.classes.forEach((bits, id) => {
+      if (c.summaries[id] === 0) return;
       const bytes = Buffer.from(bits.buffer, bits.byteOffset, bits.byteLength); // u32 LE pairs = u64 LE
-      for (let k = 0; k < c.chunks; k++) {
-        out.push({
-          key: u32(gen * MAX_BITMAP_CHUNKS + id * c.chunks + k),
-          value: Buffer.from(bytes.subarray(k * chunkBytes, (k + 1) * chunkBytes)),
-        });
+      const { lo, hi } = chunkSpan(c.summaries[id]!);
+      for (let k = lo; k <= hi; k++) {
+        out.push({ key: u32(gen * MAX_BITMAP_CHUNKS + ((c.firsts[id]! + k) >>> 0)), value: Buffer.from(bytes.subarray(k * chunkBytes, (k + 1) * chunkBytes)) });
       }
     });
     return out;

@@ -153,7 +153,7 @@ export class FirewallMapState {
     if (bl !== undefined) return { verdict: 'drop', kind: 'blocklist', blocklist: bl };
     // A field's class and chunk summary (struct fw_class); a missing entry matches nothing.
     // Address classes come from the config when its any_fields bit says the trie holds only /0.
-    const decoded = (b: Buffer | undefined) => (b ? fwClassCodec.decode(b, 0) : { id: 0, chunks: 0 });
+    const decoded = (b: Buffer | undefined) => (b ? fwClassCodec.decode(b, 0) : { first: 0, chunks: 0 });
     const address = (field: 0 | 1, name: string, addr: Uint8Array) => {
       const slot = field * 2 + (v6 ? 1 : 0);
       return config.any_fields & (1 << slot) ? config.any[slot]! : decoded(this.lpmValue(name, gen, addr));
@@ -169,7 +169,7 @@ export class FirewallMapState {
     const todo = fields.reduce((acc, c) => acc & c.chunks, 0xffffffff);
     for (let c = 0; c < chunks; c++) {
       if (((todo >>> c) & 1) === 0) continue;
-      const parts = fields.map((k) => this.arrayLookup(FW_MAPS.bitmap, gen * MAX_BITMAP_CHUNKS + k.id * chunks + c));
+      const parts = fields.map((k) => this.arrayLookup(FW_MAPS.bitmap, gen * MAX_BITMAP_CHUNKS + ((k.first + c) >>> 0)));
       if (parts.some((p) => p === undefined)) return { verdict: verdictOf(cfg[8]!), kind: 'default' };
       for (let w = 0; w < CHUNK_WORDS; w++) {
         let word = 0xffffffffffffffffn;

@@ -8,7 +8,7 @@ import { array, struct, u32, u64, u8 } from '../bpf/codecs.js';
 
 export const fwLpmV4Codec = struct({ prefixlen: u32, gen: u8, pad: array(u8, 3), addr: array(u8, 4) });
 export const fwLpmV6Codec = struct({ prefixlen: u32, gen: u8, pad: array(u8, 3), addr: array(u8, 16) });
-export const fwClassCodec = struct({ id: u32, chunks: u32 });
+export const fwClassCodec = struct({ first: u32, chunks: u32 });
 export const fwConfigCodec = struct({
   rule_count: u32,
   chunks: u32,

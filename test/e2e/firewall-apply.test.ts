@@ -2,7 +2,8 @@
  * `xdpkit fw apply / show / stats` on a veth end with real traffic: the first apply loads the
  * firewall, UDP to the blocked port from a's /24 is dropped (and counted on that rule exactly),
  * another port and ping pass; a second apply swaps the policy atomically and the behaviour
- * changes; a malformed policy fails with the path and the fix and the old policy stays.
+ * changes; a malformed policy, and one beyond the firewall's capacity, fail with what to fix
+ * and the old policy stays.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,19 @@ describe('xdpkit fw apply / show / stats on a veth end', { skip: skipUnlessRoot 
     assert.equal(await bed.sendUdp('a', { dst: bed.address('b'), port, count, payload: `to ${port}` }), count);
   };
   const settleMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** The second test's policy is live: fw show lists its one rule, UDP to 54 is dropped, 53 passes. */
+  const secondPolicyInForce = async (): Promise<void> => {
+    const show = assertOk(await cli(['--json', 'fw', 'show', 'eth0'])).json<{ rules: { name: string }[] }>();
+    assert.deepEqual(show.rules.map((r) => r.name), ['no-54']);
+    const before54 = p54.count;
+    const before53 = p53.count;
+    await udp(54, 2);
+    await udp(53, 1);
+    assert.equal(await p53.waitFor(before53 + 1, 5000), before53 + 1);
+    await settleMs(100);
+    assert.equal(p54.count, before54);
+  };
 
   before(async () => {
     bed = await Testbed.pair();
@@ -107,14 +121,22 @@ describe('xdpkit fw apply / show / stats on a veth end', { skip: skipUnlessRoot 
     assert.match(run.stderr, /bad\.yaml/);
     assert.match(run.stderr, /rules\[0\]\.action/);
     assert.match(run.stderr, /pass, drop or rate-limit/);
-    const show = assertOk(await cli(['--json', 'fw', 'show', 'eth0'])).json<{ rules: { name: string }[] }>();
-    assert.deepEqual(show.rules.map((r) => r.name), ['no-54']);
-    const before54 = p54.count;
-    const before53 = p53.count;
-    await udp(54, 2);
-    await udp(53, 1);
-    assert.equal(await p53.waitFor(before53 + 1, 5000), before53 + 1);
-    await settleMs(100);
-    assert.equal(p54.count, before54);
+    await secondPolicyInForce();
+  });
+
+  it('a policy beyond the firewall\'s capacity fails naming the limit and the fix; the old policy stays in force', async () => {
+    // 16,384 rules: sources of their own on the even ones, ports of their own on the odd ones
+    // (see the compiler's unit test): over twice the rule-bitmap chunks the firewall holds.
+    const rules = Array.from({ length: 16384 }, (_, i) =>
+      i % 2 ? `  - { action: drop, proto: udp, dstPorts: [${i}] }\n` : `  - { action: pass, src: [198.19.${i >> 9}.${(i >> 1) & 255}] }\n`,
+    );
+    const big = policy('big.yaml', rules.join(''));
+    for (const args of [['--dry-run'], []]) {
+      const run = await cli(['fw', 'apply', '-f', big, '--iface', 'eth0', ...args], { timeoutMs: 60_000 });
+      assert.notEqual(run.code, 0, run.report());
+      assert.match(run.stderr, /rule-bitmap chunks .*the firewall holds at most 262,144 per policy/, run.report());
+      assert.match(run.stderr, /fewer distinct prefixes and port ranges/, run.report());
+    }
+    await secondPolicyInForce();
   });
 });

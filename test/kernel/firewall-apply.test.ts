@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { activeGeneration, applyCompiled, FW_STATS_MAPS, MAX_BLOCKLISTS } from '../../src/firewall/apply.js';
-import { compilePolicy, FW_MAPS, MAX_RULES, u32 } from '../../src/firewall/compile.js';
+import { compilePolicy, FW_MAPS, MAX_RULES, PolicyTooLargeError, u32 } from '../../src/firewall/compile.js';
 import { FirewallTestInstance } from '../../src/firewall/instance.js';
 import { policyFromObject } from '../../src/firewall/load.js';
 import { Random, randomFrame, randomPolicy } from '../../src/firewall/random.js';
@@ -74,6 +74,31 @@ describe('firewall apply (real maps, BPF_PROG_TEST_RUN)', () => {
     // The next apply after a failure works and cleans the leftovers.
     fw.apply(compilePolicy(policy({ default: 'drop', rules: [] })));
     assert.equal(fw.run(udp('198.18.0.1', 80)).verdict, 'drop');
+  });
+
+  it('refuses a policy whose prefixes do not fit beside the live one in a field trie, before any write', () => {
+    // fw_src_v4 holds both generations until the flip: 8 entries here, 4 of them the live
+    // policy's (3 prefixes and its /0); 5 prefixes more would need 6.
+    const small = FirewallTestInstance.open({ maxEntries: { [FW_MAPS.srcV4]: 8 } });
+    try {
+      const sources = (n: number) => Array.from({ length: n }, (_, i) => `198.19.${i}.0/24`);
+      small.apply(compilePolicy(policy({ default: 'pass', rules: [{ action: 'drop', proto: 'udp', src: sources(3) }] })));
+      const gen = activeGeneration(small.maps);
+      assert.throws(
+        () => small.apply(compilePolicy(policy({ default: 'drop', rules: [{ action: 'pass', proto: 'udp', src: sources(5) }] }))),
+        (e: PolicyTooLargeError) =>
+          /5 distinct IPv4 src prefixes; fw_src_v4 holds 8 entries for the live policy \(4 now\) and the new one \(6 with its \/0\) together/.test(e.message) && /blocklist/.test(e.hint!),
+      );
+      assert.equal(activeGeneration(small.maps), gen);
+      assert.equal(small.run(udp('198.19.2.1', 53)).verdict, 'drop');
+      assert.equal(small.run(udp('198.19.4.1', 53)).verdict, 'pass');
+      // What fits beside the live policy is applied.
+      small.apply(compilePolicy(policy({ default: 'drop', rules: [{ action: 'pass', proto: 'udp', src: sources(2) }] })));
+      assert.equal(small.run(udp('198.19.1.1', 53)).verdict, 'pass');
+      assert.equal(small.run(udp('198.19.2.1', 53)).verdict, 'drop');
+    } finally {
+      small.close();
+    }
   });
 
   it('refuses a firewall of an older build (blocklists not in per-generation slots) before any write', () => {

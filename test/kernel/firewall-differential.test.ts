@@ -14,6 +14,7 @@ import { policyFromObject } from '../../src/firewall/load.js';
 import { Random, randomFrame, randomPolicy } from '../../src/firewall/random.js';
 import { createReferenceEvaluator, packetFacts, type Decision } from '../../src/firewall/reference.js';
 import { buildPacket } from '../../src/net/packet.js';
+import { sparseClassFrames, sparseClassPolicy } from '../helpers/firewall-policies.js';
 
 const XDP_DROP = 1;
 const XDP_PASS = 2;
@@ -109,5 +110,22 @@ describe('firewall data plane (BPF_PROG_TEST_RUN) vs the reference evaluator', (
     assert.deepEqual(kernelComparable(fw.run(frame('198.18.0.1', 80))), { verdict: 'pass', kind: 'rule', index: 1200, rateLimited: false });
     assert.deepEqual(kernelComparable(fw.run(frame('198.19.0.1', 80))), { verdict: 'drop', kind: 'rule', index: 1, rateLimited: false });
     assert.deepEqual(kernelComparable(fw.run(frame('198.19.0.1', 53))), { verdict: 'drop', kind: 'default' });
+  });
+
+  it('10,000 rules with sources and ports of their own (classes stored from their lowest to their highest non-zero chunk)', () => {
+    // Classes of one chunk, of all chunks, and of wildcard rules in chunks 0–4 or 9–11 plus one
+    // rule far above: the program must find each class's chunk where the compiler put it.
+    const policy = sparseClassPolicy(10000);
+    const ref = createReferenceEvaluator(policy);
+    const compiled = compilePolicy(policy);
+    fw.apply(compiled);
+    const kinds = new Map<string, number>();
+    for (const frame of sparseClassFrames(10000, 5000, 2)) {
+      const want = comparable(ref.evaluate(frame));
+      const got = kernelComparable(fw.run(frame));
+      kinds.set(got.kind as string, (kinds.get(got.kind as string) ?? 0) + 1);
+      assert.deepEqual(got, want, `frame ${frame.toString('hex')}`);
+    }
+    assert.ok((kinds.get('rule') ?? 0) > 2500 && (kinds.get('default') ?? 0) > 250, JSON.stringify(Object.fromEntries(kinds)));
   });
 });

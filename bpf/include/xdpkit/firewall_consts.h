@@ -8,6 +8,7 @@
 #define FW_CHUNK_WORDS 8
 #define FW_RULES_PER_CHUNK (FW_CHUNK_WORDS * 64)
 #define FW_MAX_CHUNKS (FW_MAX_RULES / FW_RULES_PER_CHUNK)
+/* fw_bitmap slots per generation: every class's chunks from its lowest to its highest non-zero one. */
 #define FW_MAX_BITMAP_CHUNKS (1 << 18)
 #define FW_PORT_SLOTS 65537
 #define FW_PORT_NONE 65536

@@ -9,12 +9,15 @@ struct fw_ctrl {
 	__u32 active_gen;
 };
 
-/* What a field lookup (src/dst tries, proto/sport/dport/flags arrays) returns: the class id
- * and a summary of its bitmap, bit c set when the class allows some rule of chunk c. The
- * program ANDs the six summaries and scans only the chunks left, so a packet that falls
- * through usually scans none (cost flat in the rule count). */
+/* What a field lookup (src/dst tries, proto/sport/dport/flags arrays) returns: where the class's
+ * bitmap is stored and a summary of it, bit c set when the class allows some rule of chunk c.
+ * The program ANDs the six summaries and scans only the chunks left, so a packet that falls
+ * through usually scans none (cost flat in the rule count). A class's chunks are stored from
+ * its lowest to its highest non-zero one (a chunk outside is never read: its summary bit is
+ * clear), chunk c at fw_bitmap[gen * FW_MAX_BITMAP_CHUNKS + first + c] (u32 arithmetic: first
+ * is where the lowest stored chunk lies minus its number, and may wrap). */
 struct fw_class {
-	__u32 id;
+	__u32 first;
 	__u32 chunks;
 };
 
