@@ -174,7 +174,7 @@ const rateSchema = z.strictObject(
 
 const ruleSchema = z.strictObject(
   {
-    name: z.string().min(1, { error: requiredOr('must not be empty') }).optional(),
+    name: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).optional(),
     action: z.enum(['pass', 'drop', 'rate-limit'], { error: requiredOr('must be pass, drop or rate-limit') }),
     proto: protoSchema.optional(),
     src: cidrListSchema.optional(),
