@@ -1,7 +1,7 @@
 /**
  * `xdpkit fw explain` and `fw test` as a user runs them: the verdict and deciding rule for
  * single packets, and a pcap run through the kernel (BPF_PROG_TEST_RUN) and through the
- * reference evaluator giving the same per-packet results.
+ * reference evaluator giving the same per-packet results; a capture of another link type is refused.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -62,5 +62,14 @@ describe('xdpkit fw explain / fw test', { skip: skipUnlessRoot }, () => {
     assert.deepEqual(k.summary, ref.summary);
     const human = await xdpkit(['fw', 'test', '-f', POLICY, '--pcap', path]);
     assert.match(human.stdout, /300 packets \(kernel\): \d+ pass, \d+ drop/);
+  });
+
+  it('test --pcap refuses a capture that is not Ethernet, saying how to take one', async () => {
+    const path = join(dir, 'raw.pcap');
+    writeFileSync(path, Buffer.concat([pcapHeader({ linkType: 101 }), pcapRecord({ data: Buffer.alloc(40), timestampNs: 0n })]));
+    const run = await xdpkit(['fw', 'test', '-f', POLICY, '--pcap', path]);
+    assert.notEqual(run.code, 0, run.report());
+    assert.match(run.stderr, /raw\.pcap has link type 101, not Ethernet \(1\)/);
+    assert.match(run.stderr, /tcpdump -i IF -w FILE/);
   });
 });
