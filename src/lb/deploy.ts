@@ -29,7 +29,7 @@ import { setRedirectTarget } from '../programs/configure.js';
 import { allTargets, resolveTarget } from '../programs/target.js';
 import { applyImage, LB_OBJECT_MAPS } from './apply.js';
 import { compileLoadBalancer, type LbImage } from './compile.js';
-import { backendRef, formatServiceKey, isPrime, MAX_TABLE_SIZE, type LbAddress, type LoadBalancer } from './model.js';
+import { backendRef, formatServiceKey, largestPrimeAtMost, type LbAddress, type LoadBalancer } from './model.js';
 import { lbLockPath, withLbLock } from './lock.js';
 import { neighbourMacs } from './neighbours.js';
 import { parseAddress } from './schema.js';
@@ -197,10 +197,9 @@ export function updateLoadBalancer(ifname: string, what: string, change: (state:
   });
 }
 
-/** The largest prime ≤ n (for "this size would fit" hints), or undefined below 3. */
-function largestPrimeAtMost(n: number): number | undefined {
-  for (let p = Math.min(n, MAX_TABLE_SIZE); p >= 3; p--) if (isPrime(p)) return p;
-  return undefined;
+/** Maglev slots per generation the live load balancer has left for more services. */
+export function freeRingSlots(state: Pick<LbState, 'ringPerGen' | 'model'>): number {
+  return state.ringPerGen - state.model.services.reduce((n, s) => n + s.tableSize, 0);
 }
 
 /** Everything an apply writes, worked out and checked before the first write (planApply). */

@@ -49,6 +49,10 @@ export function loadBalancerDocument(lb: LoadBalancer): Record<string, unknown> 
 export function loadBalancerYaml(lb: LoadBalancer, comment?: string): string {
   const doc = new YAML.Document(loadBalancerDocument(lb));
   YAML.visit(doc, {
+    // MACs quoted, as in the examples: a YAML 1.1 reader would take 02:00:00:00:01:01 for a number.
+    Pair(_key, pair) {
+      if (YAML.isScalar(pair.key) && pair.key.value === 'mac' && YAML.isScalar(pair.value)) pair.value.type = 'QUOTE_DOUBLE';
+    },
     Map(_key, node, path) {
       const parent = path.at(-1);
       // A backend or a health check on one line: { address: 198.18.1.1, weight: 2 }.

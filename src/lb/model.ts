@@ -123,6 +123,12 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
+/** The largest table size ≤ n (a prime, at most MAX_TABLE_SIZE), or undefined below 3. */
+export function largestPrimeAtMost(n: number): number | undefined {
+  for (let p = Math.min(Math.floor(n), MAX_TABLE_SIZE); p >= 3; p--) if (isPrime(p)) return p;
+  return undefined;
+}
+
 /** The nearest primes below and above n (for error messages). */
 export function nearestPrimes(n: number): { below?: number; above: number } {
   let below: number | undefined;

@@ -184,13 +184,18 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     assertHumanError(await cli(['lb', 'service', 'add', `${vip2}:55/sctp`]), { code: 2, message: /not tcp or udp/ });
     assertHumanError(await cli(['lb', 'service', 'add', `${vip2}:56/udp`, '--table-size', '1000']), { code: 2, message: /1000 is not a prime .*997 or 1009/ });
     // The ring was sized at the first apply (65,536 slots per generation): a default table no longer fits.
-    assertJsonError(await cli(['--json', 'lb', 'service', 'add', `${vip2}:57/udp`]), {
+    assertJsonError(await cli(['--json', 'lb', 'service', 'add', `${vip2}:57/udp`, '--table-size', '65537']), {
       code: 1,
       type: 'InvalidArgumentError',
       message: /need 69887 slots; the load balancer on eth0 has room for 65536/,
       hint: /smaller prime table size such as 61169.*--ring-slots/,
     });
     assert.equal((await list()).generation, gen1, 'refused edits did not flip');
+    // Without --table-size a service gets the most the ring has left, and a note says so.
+    const fitted = assertOk(await cli(['lb', 'service', 'add', `${vip2}:58/udp`, '--name', 'fitted']));
+    assert.match(fitted.stderr, /Maglev table of 61,169 slots: what the ring has left \(the default 65,537 needs a ring sized for it: lb apply --ring-slots/);
+    assert.equal((await list()).services.find((x) => x.name === 'fitted')!.tableSize, 61169);
+    assert.match((await edit(['service', 'del', 'fitted'])).change, /fitted .* removed/);
 
     const del = await edit(['service', 'del', 'dns2']);
     assert.equal(del.change, `service dns2 (${vip2}:53/udp) removed`);
@@ -309,7 +314,7 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     const other = await ex('198.18.9.9:40000', `${vip}:80`);
     assert.equal(other.verdict, 'pass');
     const human = assertOk(await cli(['lb', 'explain', 'eth0', 'udp', `${bed.address('a')}:41000`, `${vip}:53`]));
-    assert.match(human.stdout, /: backend \S+ \(id \d+\) of \S+:53\/udp, dsr-l2\n\s+conntrack hit/);
+    assert.match(human.stdout, /: backend \S+ \(id \d+\) of dns \(\S+:53\/udp\), dsr-l2\n\s+conntrack hit/);
     assertHumanError(await cli(['lb', 'explain', 'eth0', 'icmp', '198.18.9.9:1', `${vip}:53`]), { code: 1, message: /handles tcp or udp/ });
     assertHumanError(await cli(['lb', 'explain', 'eth0', 'udp', '198.18.9.9', `${vip}:53`]), { code: 1, message: /is not ADDRESS:PORT/ });
   });
@@ -354,7 +359,7 @@ describe('xdpkit lb: every command in a namespace', { skip: skipUnlessRoot }, ()
     const svc = `dns ${vip}:53/udp`;
     const d = assertOk(await cli(['lb', 'diff', '-f', lbFile]));
     assert.equal(d.stdout, `${lbFile} against the live config on eth0 (generation ${gen}):\n  ~ service ${svc}\n      + backend ${backend(3)} weight 1\n      - backend ${backend(4)}\n`);
-    assert.match(d.stderr, new RegExp(`^warning: ${lbFile.replace(/[.\/]/g, '\\$&')} would undo CLI edits \\(the - and ~ lines above\\): \\d+ edits were made with lb service / lb backend since the last lb apply, the latest: .*\\. To keep edits, put them in the file \\(xdpkit lb export`, 'm'));
+    assert.match(d.stderr, new RegExp(`^warning: ${lbFile.replace(/[.\/]/g, '\\$&')} would undo CLI edits \\(the - and ~ lines above\\): \\d+ edits were made with lb service / lb backend since the last lb apply, the last 3: .*\\. To keep edits, put them in the file \\(xdpkit lb export`, 'm'));
 
     interface DryRunJson { dryRun: true; attach: boolean; diff: LbDiff; replacedEdits: string[] }
     const dry = assertOk(await cli(['--json', 'lb', 'apply', '-f', lbFile, '--iface', 'eth0', '--dry-run'])).json<DryRunJson>();

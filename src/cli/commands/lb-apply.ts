@@ -51,10 +51,10 @@ function printChange(out: Output, change: ConfigChange, file: string, verb: stri
   if (change.diff.live) for (const line of describeLbDiff(change.diff)) out.line(`  ${line}`);
   const edits = change.replacedEdits;
   if (edits.length > 0) {
-    const latest = edits.slice(-3).reverse().join('; ');
+    const latest = edits.slice(-3).join('; ');
     out.warn(
       `${file} ${verb} CLI edits (the - and ~ lines above): ${edits.length === 1 ? '1 edit was' : `${edits.length} edits were`} made with lb service / lb backend since the last lb apply, ` +
-        `${edits.length > 3 ? 'the latest: ' : ''}${latest}. To keep edits, put them in the file (xdpkit lb export prints the live config as one) and apply that.`,
+        `${edits.length > 3 ? 'the last 3: ' : ''}${latest}. To keep edits, put them in the file (xdpkit lb export prints the live config as one) and apply that.`,
     );
   }
 }

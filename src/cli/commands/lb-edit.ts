@@ -9,10 +9,10 @@
  */
 import { Command } from 'commander';
 import { InvalidArgumentError } from '../../bpf/errors.js';
-import { lbHealthPath, lbInterface, lbStateOf, updateLoadBalancer, type LbApplyOutcome, type LbState } from '../../lb/deploy.js';
+import { freeRingSlots, lbHealthPath, lbInterface, lbStateOf, updateLoadBalancer, type LbApplyOutcome, type LbState } from '../../lb/deploy.js';
 import { claimOwner } from '../../lb/lock.js';
 import { addBackend, addService, findService, removeBackend, removeService, setBackendState, setBackendWeight } from '../../lb/edit.js';
-import { backendRef, formatHealthCheck, formatServiceKey, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
+import { backendRef, DEFAULT_TABLE_SIZE, formatHealthCheck, formatServiceKey, largestPrimeAtMost, MAX_WEIGHT, type BackendState, type LoadBalancer } from '../../lb/model.js';
 import { neighbourMacs } from '../../lb/neighbours.js';
 import { checkTableSize, parseAddress, parseHealthCheckSpec, parseMac, parseVip } from '../../lb/schema.js';
 import { formatCount, formatCounted, outputFor, type Output } from '../output.js';
@@ -91,11 +91,11 @@ export function report(out: Output, change: string, r: LbApplyOutcome, extra: Re
  * the live state until the next lb apply -f replaces it, which then says so); an edit that changed
  * nothing returns the model it got and no `done`.
  */
-function edit(options: Edit, what: string, change: (model: LoadBalancer) => { model: LoadBalancer; done?: string }): LbApplyOutcome & { done?: string } {
+function edit(options: Edit, what: string, change: (model: LoadBalancer, state: LbState) => { model: LoadBalancer; done?: string }): LbApplyOutcome & { done?: string } {
   const ifname = lbInterface(options.iface);
   let done: string | undefined;
   const r = updateLoadBalancer(ifname, `${what} on ${ifname}`, (state) => {
-    const next = change(state.model);
+    const next = change(state.model, state);
     done = next.done;
     return { model: next.model, ...(done !== undefined && { edit: done }) };
   });
@@ -116,7 +116,7 @@ export function lbServiceCommand(): Command {
         .option('--name <name>', 'service name (default svc-N)')
         .option('--mode <mode>', 'dsr-l2 (rewrite the MAC) or ipip (encapsulate)', enumArg(['dsr-l2', 'ipip'] as const, '--mode'), 'dsr-l2')
         .option('--hash <hash>', '5-tuple, or addresses (for protocols that change ports)', enumArg(['5-tuple', 'addresses'] as const, '--hash'), '5-tuple')
-        .option('--table-size <prime>', 'Maglev table size, a prime (default 65537)', tableSizeArg)
+        .option('--table-size <prime>', 'Maglev table size, a prime (default 65537, or the most the ring has left)', tableSizeArg)
         .option('--health-check <spec>', "TYPE[:PORT][/PATH]: tcp, tcp:8080, http:80/healthz, to each backend's own address (run by lb health)")
         .option('--health-expect <statuses>', 'http check: statuses that count as healthy, e.g. 200, 2xx, 200-299 or 200,301 (default 2xx and 3xx)')
         .option('--health-host <name>', 'http check: the Host header to send, e.g. www.example.com'),
@@ -126,19 +126,29 @@ export function lbServiceCommand(): Command {
       }
       const flags = { ...(options.healthExpect !== undefined && { expect: options.healthExpect }), ...(options.healthHost !== undefined && { host: options.healthHost }) };
       const healthCheck = options.healthCheck === undefined ? undefined : parseHealthCheckSpec(options.healthCheck, parseVip(vip).port, flags);
-      const r = edit(options, `adding service ${vip}`, (model) => {
+      let fitted: number | undefined;
+      const r = edit(options, `adding service ${vip}`, (model, state) => {
+        const free = freeRingSlots(state);
+        // Without --table-size: the usual 65537 when the ring has room for it, else the most that fits.
+        fitted = options.tableSize === undefined && free < DEFAULT_TABLE_SIZE ? largestPrimeAtMost(free) : undefined;
+        const tableSize = options.tableSize ?? fitted;
         const next = addService(model, {
           vip,
           mode: options.mode,
           hash: options.hash,
           ...(options.name !== undefined && { name: options.name }),
-          ...(options.tableSize !== undefined && { tableSize: options.tableSize }),
+          ...(tableSize !== undefined && { tableSize }),
           ...(healthCheck && { healthCheck }),
         });
         const added = next.services.at(-1)!;
         return { model: next, done: `service ${added.name} (${formatServiceKey(added)}) added` };
       });
-      report(outputFor(command), r.done!, r);
+      const out = outputFor(command);
+      report(out, r.done!, r, { tableSize: r.state.model.services.at(-1)!.tableSize }, () => {
+        if (fitted !== undefined) {
+          out.note(`Maglev table of ${formatCount(fitted)} slots: what the ring has left (the default ${formatCount(DEFAULT_TABLE_SIZE)} needs a ring sized for it: lb apply --ring-slots on the first apply)`);
+        }
+      });
     }),
   );
 

@@ -42,6 +42,13 @@ export function lbCommand(): Command {
       .argument('<proto>', 'tcp or udp')
       .argument('<src>', 'client ADDRESS:PORT ([v6]:port)')
       .argument('<dst>', 'VIP ADDRESS:PORT')
+      .addHelpText(
+        'after',
+        '\nThe flow as the client sends it, e.g. lb explain eth0 tcp 198.18.0.1:40000 198.18.0.10:80\n' +
+          '(IPv6: [2001:db8::1]:40000). Reads the live maps the way the XDP program does and changes\n' +
+          'nothing: a conntrack hit keeps an established flow on its backend; a new flow takes the\n' +
+          'backend in its Maglev slot (hash % table size); anything that is no VIP:port/proto passes.',
+      )
       .action((ifname: string, proto: string, srcText: string, dstText: string, _o: unknown, command: Command) => {
         const out = outputFor(command);
         if (proto !== 'tcp' && proto !== 'udp') throw new InvalidArgumentError(`protocol "${proto}": the load balancer handles tcp or udp`, { hint: 'e.g. lb explain eth0 tcp 198.18.0.1:40000 198.18.0.10:80' });
@@ -57,7 +64,9 @@ export function lbCommand(): Command {
         try {
           const r = explainFlow(maps, state.image, { proto: proto as LbProto, src: src.address, srcPort: src.port, dst: dst.address, dstPort: dst.port });
           out.result(r, () => {
-            out.line(`${r.flow}: ${r.verdict === 'backend' ? `backend ${r.backend!.address} (id ${r.backend!.id}) of ${r.service}, ${r.mode}` : r.verdict}`);
+            const service = r.serviceName !== undefined ? `${r.serviceName} (${r.service})` : r.service;
+            const verdict = r.verdict === 'backend' ? `backend ${r.backend!.address} (id ${r.backend!.id}) of ${service}, ${r.mode}` : r.verdict === 'drop' ? `drop, service ${service}` : r.verdict;
+            out.line(`${r.flow}: ${verdict}`);
             out.line(`  ${r.reason}`);
           });
         } finally {
@@ -67,7 +76,7 @@ export function lbCommand(): Command {
   );
   lb.addCommand(
     new Command('decap')
-      .description('attach lb_decap: strip IPIP / IPv6-in-IP headers addressed to these addresses and pass the inner packet up')
+      .description('on a backend (ipip mode): attach lb_decap, which strips the outer IPv4/IPv6 header of packets to the --address addresses and passes the inner packet up')
       .argument('<iface>', 'interface the encapsulated traffic arrives on', argParser(parseInterfaceName, 'interface'))
       .requiredOption('--address <addr>', 'an address of this host that tunnels end at (repeatable)', repeatable(lbArg(parseAddress, '--address', 'e.g. --address 198.18.1.1 --address 2001:db8:1::1')))
       .option('--mode <mode>', 'XDP mode: native, generic or auto', argParser(parseMode, '--mode'), 'auto')
