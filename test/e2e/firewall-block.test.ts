@@ -54,14 +54,32 @@ describe('xdpkit fw block / fw top on a veth end', { skip: skipUnlessRoot }, () 
   });
 
   it('top lists a sending source with its rate', async () => {
-    assert.equal(await delivered(10), 10);
-    const top = assertOk(await cli(['--json', 'fw', 'top'])).json<Top>();
+    // fw top shows sources heard from in the last two seconds, and starting the CLI alone takes
+    // seconds on a busy machine: a sends a few datagrams at a time until top has answered
+    // (at most ~25 a second, under the threshold; the kernel test checks the exact rates).
+    let sending = true;
+    let sent = 0;
+    const sender = (async () => {
+      while (sending) {
+        sent += await delivered(5);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    let top: Top;
+    try {
+      top = assertOk(await cli(['--json', 'fw', 'top'])).json<Top>();
+    } finally {
+      sending = false;
+      await sender;
+    }
     assert.equal(top.interfaces[0]!.iface, 'eth0');
-    assert.deepEqual(top.interfaces[0]!.heaviest.find((s) => s.source === a), { source: a, pps: 10 });
+    const entry = top.interfaces[0]!.heaviest.find((s) => s.source === a);
+    assert.ok(entry && entry.pps > 0 && entry.pps <= sent, `${JSON.stringify(top)} (sent ${sent})`);
     assert.deepEqual(top.interfaces[0]!.held, []);
   });
 
   it('block add drops the source, survives an apply, shows in list and top; del lifts it', async () => {
+    const added = performance.now();
     const add = assertOk(await cli(['fw', 'block', 'add', a, '--ttl', '10m']));
     assert.match(add.stdout, new RegExp(`blocked ${a.replace(/\./g, '\\.')}/32 on eth0 for 10m 0s`));
     assertOk(await cli(['fw', 'block', 'add', '2001:db8:77::/48', '--iface', 'eth0']));
@@ -71,7 +89,9 @@ describe('xdpkit fw block / fw top on a veth end', { skip: skipUnlessRoot }, () 
 
     const list = assertOk(await cli(['--json', 'fw', 'block', 'list'])).json<{ blocks: { iface: string; cidr: string; expiresIn: number | null; dropped: number }[] }>();
     assert.deepEqual(list.blocks.map((b) => [b.iface, b.cidr, b.dropped]), [['eth0', '2001:db8:77::/48', 0], ['eth0', `${a}/32`, 8]]);
-    assert.ok(list.blocks[1]!.expiresIn! > 590 && list.blocks[1]!.expiresIn! <= 600);
+    // The TTL counts from the add: less what has passed since (CLI runs take seconds on a busy machine).
+    const sinceAdd = (performance.now() - added) / 1000;
+    assert.ok(list.blocks[1]!.expiresIn! >= 600 - sinceAdd - 1 && list.blocks[1]!.expiresIn! <= 600, `${list.blocks[1]!.expiresIn} s left after ${sinceAdd} s`);
     const human = assertOk(await cli(['fw', 'block', 'list']));
     assert.match(human.stdout, /IFACE\s+PREFIX\s+EXPIRES IN\s+DROPPED/);
     assert.match(human.stdout, /2001:db8:77::\/48\s+until deleted\s+0/);
@@ -86,13 +106,15 @@ describe('xdpkit fw block / fw top on a veth end', { skip: skipUnlessRoot }, () 
   it('a burst over the threshold gets the source blocked by mitigation; top shows it with the time left', async () => {
     // Let the window of the earlier packets end, so that exactly 50 of the burst pass.
     await new Promise((r) => setTimeout(r, 2100));
+    const burst = performance.now();
     assert.equal(await delivered(200), 50);
     const top = assertOk(await cli(['--json', 'fw', 'top'])).json<Top>();
     const held = top.interfaces[0]!.held.find((h) => h.source === a);
     assert.ok(held, JSON.stringify(top));
     assert.equal(held.by, 'mitigation');
     assert.equal(held.dropped, 150);
-    assert.ok(held.expiresIn! > 3500 && held.expiresIn! <= 3600);
+    const sinceBurst = (performance.now() - burst) / 1000;
+    assert.ok(held.expiresIn! >= 3600 - sinceBurst - 1 && held.expiresIn! <= 3600, `${held.expiresIn} s left after ${sinceBurst} s`);
     const human = assertOk(await cli(['fw', 'top']));
     assert.match(human.stdout, new RegExp(`${a.replace(/\./g, '\\.')}\\s+mitigation\\s+(59m|1h 0m)`));
   });

@@ -16,6 +16,7 @@ import { policyFromObject } from '../../src/firewall/load.js';
 import { MitigationWindows, createReferenceEvaluator } from '../../src/firewall/reference.js';
 import { buildPacket } from '../../src/net/packet.js';
 import { sumValues } from '../../src/bpf/map.js';
+import { heaviestSources, mitigatedSources } from '../../src/firewall/mitigation-state.js';
 
 const udp = (src: string) =>
   Buffer.from(buildPacket([{ type: 'eth' }, src.includes(':') ? { type: 'ipv6', src, dst: '2001:db8::2' } : { type: 'ipv4', src, dst: '198.18.0.2' }, { type: 'udp', srcPort: 1000, dstPort: 9 }]));
@@ -52,6 +53,21 @@ describe('firewall mitigation (BPF_PROG_TEST_RUN)', () => {
     assert.ok(left > 3590n * 10n ** 9n && left <= 3600n * 10n ** 9n, `blocked for about an hour (${left} ns left)`);
     const misc = sumValues(fw.maps(FW_STATS_MAPS.misc).getPerCpu(u32(gen * MISC_SLOTS + MISC.mitigated))!.map((v) => fwCounterCodec.decode(v, 0)));
     assert.deepEqual(misc, { packets: 4n, bytes: BigInt(3 * udp('198.18.0.1').length + udp('2001:db8::1').length) });
+  });
+
+  it('fw top\'s readers: sources by packets in their window, and the blocked ones with time left and drops', () => {
+    mitigated(policy({ default: 'pass', mitigation: { threshold: { pps: 50 }, blockFor: '1h' } }));
+    for (let i = 0; i < 10; i++) fw.run(udp('198.18.0.1'));
+    for (let i = 0; i < 53; i++) fw.run(udp('2001:db8::7'));
+    fw.run(udp('198.18.0.9'));
+    assert.deepEqual(heaviestSources(fw.maps, 2), [{ source: '2001:db8::7', pps: 53 }, { source: '198.18.0.1', pps: 10 }]);
+    const held = mitigatedSources(fw.maps);
+    assert.deepEqual(held.map((h) => [h.source, h.dropped]), [['2001:db8::7', 3]]);
+    assert.ok(held[0]!.expiresIn > 3590 && held[0]!.expiresIn <= 3600, `${held[0]!.expiresIn} s left`);
+    // A source idle for two seconds is no longer among the heaviest.
+    const key = srcKey(4, [198, 18, 0, 1]);
+    rates().set(key, { ...rates().get(key)!, window_ns: process.hrtime.bigint() - 2_000_000_000n });
+    assert.deepEqual(heaviestSources(fw.maps, 5).map((s) => s.source), ['2001:db8::7', '198.18.0.9']);
   });
 
   it('the kernel agrees with the reference model on a burst (same thresholds, same order as blocklists and rules)', () => {
