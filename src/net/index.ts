@@ -11,5 +11,5 @@ export type { CaptureOptions, CapturedPacket } from './capture.js';
 export { TEST_NET_V4, TEST_NET_V6, isTestAddress, assertTestAddress } from './test-addresses.js';
 export { runCommand } from './command.js';
 export type { CommandOptions, CommandResult } from './command.js';
-export { TrafficGenerator, flowFrame, flowSource, headerBytes, TEMPLATE_PROTOCOLS, MAX_FLOWS, MIN_FRAME_SIZE, MAX_FRAME_SIZE } from './traffic-generator.js';
+export { TrafficGenerator, flowFrame, headerBytes, TEMPLATE_PROTOCOLS, MAX_FLOWS, MIN_FRAME_SIZE, MAX_FRAME_SIZE } from './traffic-generator.js';
 export type { TemplateOptions, TemplateProtocol, GenerateOptions } from './traffic-generator.js';

@@ -89,7 +89,7 @@ function flowSet(options: TemplateOptions): FlowSet {
 }
 
 /** Source address and port (ICMP: echo identifier) of flow `flow` (0-based). */
-export function flowSource(options: TemplateOptions, flow: number): { address: string; port: number } {
+function flowSource(options: TemplateOptions, flow: number): { address: string; port: number } {
   const set = flowSet(options);
   if (!Number.isInteger(flow) || flow < 0 || flow >= set.flows) throw new InvalidArgumentError(`flow must be 0..${set.flows - 1}, got ${flow}`);
   return { address: formatIp(addToAddress(set.src, Math.floor(flow / PORTS_PER_ADDRESS))!), port: set.srcPort + (flow % PORTS_PER_ADDRESS) };
