@@ -1,8 +1,10 @@
 /**
  * Mitigation with real traffic: `threshold: { pps: 1000 }, blockFor: 12s`. One source of a's
- * floods b (UDP, ≈ 100 kpps, 1 s) while a second source of a sends a little to another port:
+ * floods b (UDP, 1 s, as fast as one socket sends: 3–100 kpps depending on what else the machine
+ * runs; more than twice the threshold is required) while a second source of a sends a little to
+ * another port:
  *   - the flood passes exactly the threshold, then its source is blocked: 1,000 packets arrive
- *     (the first 1,001 reach b within one one-second window, at this rate in ≈ 10 ms), every
+ *     (the first 1,001 reach b within one one-second window, at these rates in 10–350 ms), every
  *     other one is dropped and counted as mitigated;
  *   - the other source is not touched (blocks are per source address);
  *   - `fw top` lists the flooding source as held by mitigation, the other one not;
@@ -56,7 +58,7 @@ describe('firewall: mitigation with real traffic', { skip: skipUnlessRoot }, () 
     const report = JSON.stringify({ sent, seconds: result.seconds, arrived, mitigated: stats.misc.mitigated.packets, lost });
     t.diagnostic(report);
 
-    assert.ok(sent > 10 * THRESHOLD, `the flood must outrun the threshold\n${report}`);
+    assert.ok(sent > 2 * THRESHOLD, `the flood must outrun the threshold\n${report}`);
     assert.equal(arrived[FLOOD_PORT], THRESHOLD, `exactly the threshold passes before the block\n${report}`);
     assert.equal(arrived[QUIET_PORT], 20, `the other source is not blocked\n${report}`);
     assert.ok(stats.misc.mitigated.packets <= sent - THRESHOLD && stats.misc.mitigated.packets >= sent - THRESHOLD - lost, `every other flood packet was dropped by mitigation\n${report}`);
