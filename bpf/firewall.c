@@ -1,13 +1,13 @@
 /* firewall: XDP firewall over a compiled policy (src/firewall/compile.ts documents the design:
  * LBVS with chunk summaries, each class's bitmap stored from its lowest to its highest
- * non-zero chunk; two generations selected by fw_ctrl; one LPM trie per generation and family
- * for all blocklists). Per packet:
+ * non-zero chunk; two generations selected by fw_ctrl; per generation and family one hash of
+ * the blocklists' single addresses and one LPM trie of their prefixes). Per packet:
  * parse (firewall_parse.h), read the live generation once, then: malformed → config verdict;
  * source manually blocked (fw block add) → drop; source in a blocklist → drop; source blocked
  * by mitigation or over its threshold → drop; six field lookups → classes; AND their chunk
  * summaries, then their bitmaps in the chunks left, lowest chunk first: the lowest set bit is
  * the first matching rule; none → default. Lookups a policy cannot need are skipped (address
- * tries that hold only /0, a blocklist family without prefixes, manual blocks while there are
+ * tries that hold only /0, a blocklist map without entries, manual blocks while there are
  * none). Every verdict is counted in xdp_stats, every decision in a per-CPU counter of its
  * rule, blocklist or kind. */
 #include <linux/bpf.h>
@@ -248,15 +248,41 @@ static __always_inline void *fw_lpm_lookup(void *map4, void *map6, const struct 
 	}
 }
 
-/* The blocklist index of the longest listed prefix covering the source, or NULL. */
-static __always_inline __u32 *fw_blocklist_lookup(const struct fw_facts *f, __u32 gen)
+/* The blocklist index of the source address in generation gen's exact hash of its family, or NULL. */
+static __always_inline __u32 *fw_exact_lookup(const struct fw_facts *f, __u32 gen)
 {
-	void *trie4 = bpf_map_lookup_elem(&fw_block_v4, &gen);
-	void *trie6 = bpf_map_lookup_elem(&fw_block_v6, &gen);
+	void *hash;
 
-	if (!trie4 || !trie6)
-		return NULL;
-	return fw_lpm_lookup(trie4, trie6, f, f->src, gen);
+	/* The key is the address itself: the first 4 or 16 bytes of f->src (on the stack). One call
+	 * site per map, so that the verifier can inline both lookups. */
+	if (f->family == 4) {
+		hash = bpf_map_lookup_elem(&fw_exact_v4, &gen);
+		return hash ? bpf_map_lookup_elem(hash, f->src) : NULL;
+	}
+	hash = bpf_map_lookup_elem(&fw_exact_v6, &gen);
+	return hash ? bpf_map_lookup_elem(hash, f->src) : NULL;
+}
+
+/* The blocklist index of the longest listed prefix covering the source, or NULL: the source
+ * address itself in the exact hash of its family, else the trie (each only when it has entries). */
+static __always_inline __u32 *fw_blocklist_lookup(const struct fw_config *cfg, const struct fw_facts *f, __u32 gen)
+{
+	int v6 = f->family == 6;
+	__u32 *list;
+
+	if (cfg->block_families & (v6 ? FW_BLOCK_EXACT_V6 : FW_BLOCK_EXACT_V4)) {
+		list = fw_exact_lookup(f, gen);
+		if (list)
+			return list;
+	}
+	if (cfg->block_families & (v6 ? FW_BLOCK_PREFIX_V6 : FW_BLOCK_PREFIX_V4)) {
+		void *trie4 = bpf_map_lookup_elem(&fw_block_v4, &gen);
+		void *trie6 = bpf_map_lookup_elem(&fw_block_v6, &gen);
+
+		if (trie4 && trie6)
+			return fw_lpm_lookup(trie4, trie6, f, f->src, gen);
+	}
+	return NULL;
 }
 
 /* The class of a source (field 0) or destination (field 1) address: from the config when
@@ -318,7 +344,7 @@ int xdp_firewall(struct xdp_md *ctx)
 	}
 
 	/* Blocklists: the longest listed source prefix of any list. */
-	list = cfg->block_families & (f.family == 4 ? 1 : 2) ? fw_blocklist_lookup(&f, gen) : NULL;
+	list = fw_blocklist_lookup(cfg, &f, gen);
 	if (list) {
 		__u32 l = *list;
 

@@ -5,12 +5,13 @@
  *   2. remove leftovers of the inactive generation in the field tries (an earlier failed apply),
  *      and check that the new generation's prefixes fit beside the live one's;
  *   3. write the inactive generation with batch updates, zero its counters and rate-limit
- *      buckets; the blocklists go into fresh tries (one per family) that are then put into
- *      the generation's slot of fw_block_v4/fw_block_v6 (ARRAY_OF_MAPS);
+ *      buckets; the blocklists go into fresh maps (per family, a trie for prefixes and a hash
+ *      for single addresses) that are then put into the generation's slots of fw_block_v4/v6
+ *      and fw_exact_v4/v6 (ARRAY_OF_MAPS);
  *   4. ONE write: fw_ctrl.active_gen = the new generation;
  *   5. wait a moment for packets still on the old generation, then delete the old generation's
  *      field-trie entries and buckets, and empty its blocklist slots (the kernel frees those
- *      tries whole: no prefix is deleted one by one). Arrays are overwritten by the next apply.
+ *      maps whole: no prefix is deleted one by one). Arrays are overwritten by the next apply.
  * A failure before step 4 leaves the old policy live and untouched (the partial generation is
  * never read and is replaced by the next apply).
  *
@@ -19,7 +20,7 @@
  * 'flip' (0/1, 1/1), 'cleanup' (step 5). ApplyResult.phases has the milliseconds of each.
  */
 import { BpfMap, possibleCpuCount } from '../bpf/map.js';
-import { InvalidArgumentError } from '../bpf/errors.js';
+import { InvalidArgumentError, NotFoundError } from '../bpf/errors.js';
 import type { Codec } from '../bpf/codecs.js';
 import { u32 as u32Codec } from '../bpf/codecs.js';
 import { fwClassCodec, fwRateKeyCodec, fwRateStateCodec } from './layout.js';
@@ -49,8 +50,14 @@ export const FW_STATE_MAPS = { mitRate: 'fw_mit_rate', mitBlock: 'fw_mit_block',
 const FIELD_TRIES = [FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6] as const;
 const FIELD_ENTRIES = { [FW_MAPS.srcV4]: 'srcV4', [FW_MAPS.srcV6]: 'srcV6', [FW_MAPS.dstV4]: 'dstV4', [FW_MAPS.dstV6]: 'dstV6' } as const;
 const FIELD_WORDS = { [FW_MAPS.srcV4]: 'IPv4 src', [FW_MAPS.srcV6]: 'IPv6 src', [FW_MAPS.dstV4]: 'IPv4 dst', [FW_MAPS.dstV6]: 'IPv6 dst' } as const;
-/** Blocklist slots (ARRAY_OF_MAPS) by family. */
-const BLOCK_SLOTS = { 4: FW_MAPS.blockV4, 6: FW_MAPS.blockV6 } as const;
+/** The per-generation blocklist maps: the slots (ARRAY_OF_MAPS) and what each generation's map holds. */
+const BLOCK_MAPS = [
+  { slot: FW_MAPS.blockV4, type: 'lpm_trie', addrBytes: 4, entries: (c: CompiledPolicy) => c.blockV4 },
+  { slot: FW_MAPS.blockV6, type: 'lpm_trie', addrBytes: 16, entries: (c: CompiledPolicy) => c.blockV6 },
+  { slot: FW_MAPS.exactV4, type: 'hash', addrBytes: 4, entries: (c: CompiledPolicy) => c.exactV4 },
+  { slot: FW_MAPS.exactV6, type: 'hash', addrBytes: 16, entries: (c: CompiledPolicy) => c.exactV6 },
+] as const;
+type BlockMap = (typeof BLOCK_MAPS)[number];
 const BATCH = 1 << 16;
 const BPF_F_NO_PREALLOC = 1;
 /** Time for packets that read the old generation to finish before its entries go. */
@@ -142,12 +149,14 @@ const writeOnly = (): never => {
   throw new Error('write-only codec');
 };
 
-/** Codecs that write an LpmEntry straight into a batch buffer (no Buffer per prefix). */
-function lpmEntryCodecs(gen: number, addrBytes: number): { key: Codec<LpmEntry>; value: Codec<LpmEntry> } {
-  return {
-    key: { size: 8 + addrBytes, align: 4, encode: (e, target, offset) => writeLpmKey(target, offset, gen, e.addr, e.prefixLen), decode: writeOnly },
-    value: { size: 4, align: 4, encode: (e, target, offset) => target.writeUInt32LE(e.value, offset), decode: writeOnly },
-  };
+/** Codecs that write an LpmEntry straight into a batch buffer (no Buffer per prefix): as a trie
+ *  key with the generation, or (exact hashes) as the address alone. */
+function blockEntryCodecs(b: BlockMap, gen: number): { key: Codec<LpmEntry>; value: Codec<LpmEntry> } {
+  const key: Codec<LpmEntry> =
+    b.type === 'lpm_trie'
+      ? { size: 8 + b.addrBytes, align: 4, encode: (e, target, offset) => writeLpmKey(target, offset, gen, e.addr, e.prefixLen), decode: writeOnly }
+      : { size: b.addrBytes, align: 1, encode: (e, target, offset) => target.set(e.addr, offset), decode: writeOnly };
+  return { key, value: { size: 4, align: 4, encode: (e, target, offset) => target.writeUInt32LE(e.value, offset), decode: writeOnly } };
 }
 
 /** Codecs that write slot i of a class table (key base + i, value struct fw_class) from its index. */
@@ -168,14 +177,14 @@ function classSlotCodecs(base: number, table: Uint32Array, compiled: Pick<Compil
 }
 
 /**
- * Writes one family's blocklist entries into a new trie and puts it into generation `gen`'s
- * slot. The trie is sized to the entries (LPM tries allocate per entry: the size is a cap).
+ * Writes blocklist entries into a new map of `b`'s kind and puts it into generation `gen`'s
+ * slot. The map is sized to the entries (not preallocated: the size is a cap).
  */
-function writeBlockTrie(maps: MapSource, family: 4 | 6, gen: 0 | 1, entries: LpmEntry[], progress: (n: number) => void): void {
-  const codecs = lpmEntryCodecs(gen, family === 4 ? 4 : 16);
-  const trie = BpfMap.create({
-    type: 'lpm_trie',
-    name: `fw_block_v${family}_${gen}`,
+function writeBlockMap(maps: MapSource, b: BlockMap, gen: 0 | 1, entries: LpmEntry[], progress: (n: number) => void): void {
+  const codecs = blockEntryCodecs(b, gen);
+  const map = BpfMap.create({
+    type: b.type,
+    name: `${b.slot}_${gen}`,
     key: codecs.key,
     value: codecs.value,
     maxEntries: Math.max(1, entries.length),
@@ -184,12 +193,30 @@ function writeBlockTrie(maps: MapSource, family: 4 | 6, gen: 0 | 1, entries: Lpm
   try {
     for (let i = 0; i < entries.length; i += BATCH) {
       const batch = entries.slice(i, i + BATCH);
-      trie.setMany(batch.map((e) => [e, e]));
+      map.setMany(batch.map((e) => [e, e]));
       progress(batch.length);
     }
-    maps(BLOCK_SLOTS[family]).withCodecs(u32Codec, u32Codec).set(gen, trie.fd);
+    maps(b.slot).withCodecs(u32Codec, u32Codec).set(gen, map.fd);
   } finally {
-    trie.close(); // the slot holds the trie now (or, on failure, nothing does and it is freed)
+    map.close(); // the slot holds the map now (or, on failure, nothing does and it is freed)
+  }
+}
+
+/** Refuses a firewall of an older build: one whose blocklists are not in these per-generation slots. */
+function checkBlockSlots(maps: MapSource): void {
+  for (const { slot } of BLOCK_MAPS) {
+    let type: string;
+    try {
+      type = maps(slot).typeName;
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      type = 'missing';
+    }
+    if (type !== 'array_of_maps') {
+      throw new InvalidArgumentError(`the firewall's ${slot} is ${type === 'missing' ? 'missing' : `a ${type} map`}, not the per-generation slots this xdpkit writes: the program is an older build`, {
+        hint: 'unload it (xdpkit fw unload IFACE) and apply the policy again',
+      });
+    }
   }
 }
 
@@ -204,16 +231,8 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   };
   const progress = options.onProgress ?? (() => {});
   let lists = 0;
-  for (const e of compiled.blockV4) lists = Math.max(lists, e.value + 1);
-  for (const e of compiled.blockV6) lists = Math.max(lists, e.value + 1);
-  for (const name of Object.values(BLOCK_SLOTS)) {
-    const m = maps(name);
-    if (m.typeName !== 'array_of_maps') {
-      throw new InvalidArgumentError(`the firewall's ${name} is a ${m.typeName} map, not the per-generation slots this xdpkit writes: the program is an older build`, {
-        hint: 'unload it (xdpkit fw unload IFACE) and apply the policy again',
-      });
-    }
-  }
+  for (const b of BLOCK_MAPS) for (const e of b.entries(compiled)) lists = Math.max(lists, e.value + 1);
+  checkBlockSlots(maps);
   const gen = (1 - activeGeneration(maps)) as 0 | 1;
   const old = (1 - gen) as 0 | 1;
   const cleared = clearFieldTries(maps, gen);
@@ -224,9 +243,9 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
 
   // The per-value arrays (131,000 slots per generation) are written straight from the class
   // tables, not as encodeGeneration's Buffer pairs (same bytes, ten times faster); the
-  // blocklists by writeBlockTrie; everything else as encoded.
+  // blocklists by writeBlockMap; everything else as encoded.
   const arrays = classArrays(compiled);
-  const writes = encodeGeneration(compiled, gen, new Set([...arrays.map(([name]) => name), FW_MAPS.blockV4, FW_MAPS.blockV6]));
+  const writes = encodeGeneration(compiled, gen, new Set([...arrays.map(([name]) => name), ...BLOCK_MAPS.map((b) => b.slot)]));
   const order = Object.keys(writes).filter((n) => n !== FW_MAPS.config && writes[n]!.length > 0);
   const policyTotal = arrays.reduce((n, [, t]) => n + t.length, 0) + order.reduce((n, name) => n + writes[name]!.length, 0) + 1;
   let written = 0;
@@ -253,12 +272,11 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
   zeroCounters(maps, FW_STATS_MAPS.misc, gen * MISC_SLOTS, MISC_SLOTS);
   endPhase('policy');
 
-  const blockTotal = compiled.blockV4.length + compiled.blockV6.length;
+  const blockTotal = BLOCK_MAPS.reduce((n, b) => n + b.entries(compiled).length, 0);
   let blocksDone = 0;
   const blockProgress = (n: number) => progress('blocklists', (blocksDone += n), blockTotal);
   progress('blocklists', 0, blockTotal);
-  writeBlockTrie(maps, 4, gen, compiled.blockV4, blockProgress);
-  writeBlockTrie(maps, 6, gen, compiled.blockV6, blockProgress);
+  for (const b of BLOCK_MAPS) writeBlockMap(maps, b, gen, b.entries(compiled), blockProgress);
   written += blockTotal;
   options.beforeFlip?.();
   endPhase('blocklists');
@@ -271,7 +289,7 @@ export function applyCompiled(maps: MapSource, compiled: CompiledPolicy, options
 
   sleepMs(GRACE_MS);
   const cleaned = clearFieldTries(maps, old).deleted + clearBuckets(maps, old);
-  for (const family of [4, 6] as const) maps(BLOCK_SLOTS[family]).delete(u32(old));
+  for (const b of BLOCK_MAPS) maps(b.slot).delete(u32(old));
   progress('cleanup', cleaned, cleaned);
   deleted += cleaned;
   endPhase('cleanup');

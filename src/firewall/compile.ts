@@ -9,10 +9,13 @@
  *   2. Outside the policy, before and after the blocklists: manual blocks (fw_man_v4/v6,
  *      blocks.ts) and mitigation (fw_mit_rate/fw_mit_block, configured per generation in
  *      fw_config); see bpf/firewall.c.
- *   3. Blocklists: one LPM lookup of the source address in the generation's trie of its family
- *      (fw_block_v4 / fw_block_v6 are two-slot ARRAY_OF_MAPS holding one trie per generation)
- *      → list index (all lists merged into one trie per family; for the same prefix in several
- *      lists the earlier list is stored; the longest prefix wins, as in the reference).
+ *   3. Blocklists: the source address in the generation's exact hash of its family (the lists'
+ *      /32 and /128 entries: an address is the longest prefix there is), else one LPM lookup in
+ *      its trie (the shorter prefixes) → list index (fw_exact_v4/v6 and fw_block_v4/v6 are
+ *      two-slot ARRAY_OF_MAPS holding one map per generation; all lists merged per family and
+ *      kind; for the same prefix in several lists the earlier list is stored; the longest prefix
+ *      wins, as in the reference). A hash lookup costs the same for a million addresses; a trie
+ *      walk of a million prefixes does not.
  *   4. Six field lookups, each returning a CLASS (id, not a bitmap: equal bitmaps are shared,
  *      plus a u32 summary with bit c set when the class allows some rule of chunk c):
  *        src  → LPM fw_src_v4 / fw_src_v6     dst → LPM fw_dst_v4 / fw_dst_v6
@@ -68,10 +71,14 @@
  *                                          u32 mit_pps; u64 mit_block_ns; fw_class any[4] }
  *              (verdict 0 pass, 1 drop; any_fields bit s: address lookups of slot s — src v4,
  *              src v6, dst v4, dst v6 — are skipped, the class is any[s], because that trie
- *              holds only its /0; block_families bit 0/1: IPv4/IPv6 blocklist prefixes exist,
- *              else the blocklist lookup is skipped)
+ *              holds only its /0; block_families BLOCK_MAP_BITS: which blocklist maps — IPv4
+ *              and IPv6 tries, IPv4 and IPv6 exact hashes — hold entries, the others are not
+ *              looked up)
  *   fw_block_v4/fw_block_v6  ARRAY_OF_MAPS [gen] → LPM trie: key { u32 prefixlen; u8 gen; u8 pad[3];
  *                                          u8 addr[4 or 16] }  value u32 list
+ *   fw_exact_v4/fw_exact_v6  ARRAY_OF_MAPS [gen] → hash: key u8 addr[4 or 16]  value u32 list
+ *              (encodeGeneration gives them trie keys of full-length prefixes, for the image
+ *              model; apply writes the address alone)
  *   fw_src_v4/fw_dst_v4/fw_src_v6/fw_dst_v6  key as above      value { u32 first; u32 chunks } (fw_class)
  *   fw_proto/fw_sport/fw_dport/fw_flags  key u32 index      value { u32 first; u32 chunks } (fw_class)
  *   fw_bitmap  key u32 index        value u64[8]
@@ -97,12 +104,16 @@ export const PROTO_SLOTS = 256;
 export const LPM_GEN_BITS = 32;
 export const ACTION_CODES = { pass: 0, drop: 1, 'rate-limit': 2 } as const;
 export const VERDICT_CODES = { pass: 0, drop: 1 } as const;
+/** fw_config.block_families bits: which blocklist maps hold entries (FW_BLOCK_* in firewall_consts.h). */
+export const BLOCK_MAP_BITS = { prefixV4: 1, prefixV6: 2, exactV4: 4, exactV6: 8 } as const;
 
 export const FW_MAPS = {
   ctrl: 'fw_ctrl',
   config: 'fw_config',
   blockV4: 'fw_block_v4',
   blockV6: 'fw_block_v6',
+  exactV4: 'fw_exact_v4',
+  exactV6: 'fw_exact_v6',
   srcV4: 'fw_src_v4',
   srcV6: 'fw_src_v6',
   dstV4: 'fw_dst_v4',
@@ -137,8 +148,12 @@ export interface CompiledPolicy {
    *  the class of every address when the trie holds only /0, else undefined. */
   anyClasses: (number | undefined)[];
   rules: { action: 0 | 1 | 2; pps: number; burst: number }[];
+  /** Blocklist prefixes shorter than an address (the tries)… */
   blockV4: LpmEntry[];
   blockV6: LpmEntry[];
+  /** …and single addresses, /32 and /128 (the exact hashes, looked up first). */
+  exactV4: LpmEntry[];
+  exactV6: LpmEntry[];
   srcV4: LpmEntry[];
   srcV6: LpmEntry[];
   dstV4: LpmEntry[];
@@ -295,15 +310,17 @@ function flagClasses(t: ClassTable, rules: readonly FirewallRule[]): Uint32Array
 }
 
 /**
- * The blocklist entries of one family, to be written in this order. The same prefix may be in
- * several lists; the earliest list must win, and a map write replaces, so the lists are given
- * last to first (no deduplication: a million prefixes would cost a second of string keys).
+ * The blocklist entries of one family, single addresses (`exact`) or shorter prefixes, to be
+ * written in this order. The same prefix may be in several lists; the earliest list must win,
+ * and a map write replaces, so the lists are given last to first (no deduplication: a million
+ * prefixes would cost a second of string keys).
  */
-function blockEntries(policy: FirewallPolicy, family: Family): LpmEntry[] {
+function blockEntries(policy: FirewallPolicy, family: Family, exact: boolean): LpmEntry[] {
+  const bits = family === 4 ? 32 : 128;
   const out: LpmEntry[] = [];
   for (let i = policy.blocklists.length - 1; i >= 0; i--) {
     const l = policy.blocklists[i]!;
-    for (const c of l.entries) if (c.family === family) out.push({ addr: c.addr, prefixLen: c.prefixLen, value: l.index });
+    for (const c of l.entries) if (c.family === family && (c.prefixLen === bits) === exact) out.push({ addr: c.addr, prefixLen: c.prefixLen, value: l.index });
   }
   return out;
 }
@@ -330,8 +347,10 @@ export function compilePolicy(policy: FirewallPolicy): CompiledPolicy {
     mitigationPps: policy.mitigation?.thresholdPps ?? 0,
     mitigationBlockNs: BigInt(Math.round((policy.mitigation?.blockForSeconds ?? 0) * 1e9)),
     rules: rules.map((r) => ({ action: ACTION_CODES[r.action], pps: r.rate?.pps ?? 0, burst: r.rate?.burst ?? 0 })),
-    blockV4: blockEntries(policy, 4),
-    blockV6: blockEntries(policy, 6),
+    blockV4: blockEntries(policy, 4, false),
+    blockV6: blockEntries(policy, 6, false),
+    exactV4: blockEntries(policy, 4, true),
+    exactV6: blockEntries(policy, 6, true),
     srcV4: lpmClasses(t, rules, 'src', 4),
     srcV6: lpmClasses(t, rules, 'src', 6),
     dstV4: lpmClasses(t, rules, 'dst', 4),
@@ -398,7 +417,7 @@ export function lpmKey(gen: number, addr: Uint8Array, prefixLen: number): Buffer
 }
 
 export function configValue(
-  c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs' | 'anyClasses' | 'summaries' | 'firsts' | 'blockV4' | 'blockV6'>,
+  c: Pick<CompiledPolicy, 'ruleCount' | 'chunks' | 'defaultVerdict' | 'malformedVerdict' | 'mitigationPps' | 'mitigationBlockNs' | 'anyClasses' | 'summaries' | 'firsts' | 'blockV4' | 'blockV6' | 'exactV4' | 'exactV6'>,
 ): Buffer {
   let anyFields = 0;
   c.anyClasses.forEach((id, slot) => {
@@ -410,7 +429,11 @@ export function configValue(
     default_verdict: c.defaultVerdict,
     malformed_verdict: c.malformedVerdict,
     any_fields: anyFields,
-    block_families: (c.blockV4.length > 0 ? 1 : 0) | (c.blockV6.length > 0 ? 2 : 0),
+    block_families:
+      (c.blockV4.length > 0 ? BLOCK_MAP_BITS.prefixV4 : 0) |
+      (c.blockV6.length > 0 ? BLOCK_MAP_BITS.prefixV6 : 0) |
+      (c.exactV4.length > 0 ? BLOCK_MAP_BITS.exactV4 : 0) |
+      (c.exactV6.length > 0 ? BLOCK_MAP_BITS.exactV6 : 0),
     mit_pps: c.mitigationPps,
     mit_block_ns: c.mitigationBlockNs,
     any: [0, 1, 2, 3].map((slot) => {
@@ -455,6 +478,8 @@ export function encodeGeneration(c: CompiledPolicy, gen: 0 | 1, omit: ReadonlySe
     [FW_MAPS.config]: () => [{ key: u32(gen), value: configValue(c) }],
     [FW_MAPS.blockV4]: () => blocks(c.blockV4),
     [FW_MAPS.blockV6]: () => blocks(c.blockV6),
+    [FW_MAPS.exactV4]: () => blocks(c.exactV4),
+    [FW_MAPS.exactV6]: () => blocks(c.exactV6),
     [FW_MAPS.srcV4]: () => lpm(c.srcV4),
     [FW_MAPS.srcV6]: () => lpm(c.srcV6),
     [FW_MAPS.dstV4]: () => lpm(c.dstV4),

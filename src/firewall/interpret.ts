@@ -8,6 +8,7 @@
  * the kernel tests cover them).
  */
 import {
+  BLOCK_MAP_BITS,
   CHUNK_WORDS,
   FLAGS_NONE,
   FLAG_SLOTS,
@@ -30,8 +31,10 @@ import { maskBytes } from './cidr.js';
 import { fwClassCodec, fwConfigCodec } from './layout.js';
 import { packetFacts, type PacketFacts } from './reference.js';
 
+/** Maps keyed by generation-prefixed trie keys; the exact hashes are modelled as tries of
+ *  full-length prefixes (the same answers). */
 const LPM_MAPS: ReadonlySet<string> = new Set([
-  FW_MAPS.blockV4, FW_MAPS.blockV6, FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6,
+  FW_MAPS.blockV4, FW_MAPS.blockV6, FW_MAPS.exactV4, FW_MAPS.exactV6, FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6,
 ]);
 
 const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
@@ -149,7 +152,11 @@ export class FirewallMapState {
     if (f.kind === 'malformed') return { verdict: verdictOf(cfg[9]!), kind: 'malformed' };
     const v6 = f.family === 6;
     const config = fwConfigCodec.decode(cfg, 0);
-    const bl = config.block_families & (v6 ? 2 : 1) ? this.lpmLookup(v6 ? FW_MAPS.blockV6 : FW_MAPS.blockV4, gen, f.src) : undefined;
+    // The source address in the exact hash first, then the prefixes in the trie.
+    const blocked = (bit: number, map: string) => (config.block_families & bit ? this.lpmLookup(map, gen, f.src) : undefined);
+    const bl = v6
+      ? (blocked(BLOCK_MAP_BITS.exactV6, FW_MAPS.exactV6) ?? blocked(BLOCK_MAP_BITS.prefixV6, FW_MAPS.blockV6))
+      : (blocked(BLOCK_MAP_BITS.exactV4, FW_MAPS.exactV4) ?? blocked(BLOCK_MAP_BITS.prefixV4, FW_MAPS.blockV4));
     if (bl !== undefined) return { verdict: 'drop', kind: 'blocklist', blocklist: bl };
     // A field's class and chunk summary (struct fw_class); a missing entry matches nothing.
     // Address classes come from the config when its any_fields bit says the trie holds only /0.

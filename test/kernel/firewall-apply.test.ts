@@ -1,7 +1,8 @@
 /**
  * The applier on the real maps: a swap makes the new policy live in one write (the old one
  * judges every packet until then, the new one after), a failed apply leaves the old policy
- * live, the old generation's trie entries are removed, per-rule/blocklist counters count
+ * live, the old generation's trie entries are removed, blocklists answer from the exact hashes
+ * and the tries as one longest-prefix match, per-rule/blocklist counters count
  * packets and bytes, and a rate-limit rule's bucket passes `burst` packets then drops.
  */
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import { Random, randomFrame, randomPolicy } from '../../src/firewall/random.js'
 import { createReferenceEvaluator } from '../../src/firewall/reference.js';
 import { BpfMap, sumValues } from '../../src/bpf/map.js';
 import { bytes } from '../../src/bpf/codecs.js';
+import { NotFoundError } from '../../src/bpf/errors.js';
 import { buildPacket } from '../../src/net/packet.js';
 
 const udp = (src: string, dport: number) =>
@@ -101,12 +103,47 @@ describe('firewall apply (real maps, BPF_PROG_TEST_RUN)', () => {
     }
   });
 
-  it('refuses a firewall of an older build (blocklists not in per-generation slots) before any write', () => {
+  it('blocklists: single addresses from the exact hashes, prefixes from the tries; the longest prefix wins, the earlier list on a tie', () => {
+    const udp6 = (src: string) =>
+      Buffer.from(buildPacket([{ type: 'eth' }, { type: 'ipv6', src, dst: '2001:db8::2' }, { type: 'udp', srcPort: 1000, dstPort: 9 }]));
+    fw.apply(compilePolicy(policy({
+      default: 'pass',
+      blocklists: [
+        { name: 'nets', entries: ['198.19.0.0/16', '198.19.1.1', '2001:db8:5::/48'] },
+        { name: 'hosts', entries: ['198.19.1.1', '198.19.2.2', '2001:db8:5::9', '2001:db8:6::9/128'] },
+      ],
+    })));
+    const list = (frame: Buffer) => {
+      const d = fw.run(frame);
+      return d.kind === 'blocklist' ? d.index : d.kind;
+    };
+    assert.equal(list(udp('198.19.1.1', 9)), 0, 'the same address in both lists: the earlier list');
+    assert.equal(list(udp('198.19.2.2', 9)), 1, 'an address inside an earlier list\'s /16: the longer prefix');
+    assert.equal(list(udp('198.19.3.3', 9)), 0);
+    assert.equal(list(udp('198.18.3.3', 9)), 'default');
+    assert.equal(list(udp6('2001:db8:5::9')), 1);
+    assert.equal(list(udp6('2001:db8:5::8')), 0);
+    assert.equal(list(udp6('2001:db8:6::9')), 1);
+    assert.equal(list(udp6('2001:db8:6::8')), 'default');
+    // Only single addresses: no trie entries at all, and the same answers.
+    fw.apply(compilePolicy(policy({ default: 'pass', blocklists: [{ name: 'hosts', entries: ['198.19.2.2', '2001:db8:6::9'] }] })));
+    assert.equal(list(udp('198.19.2.2', 9)), 0);
+    assert.equal(list(udp6('2001:db8:6::9')), 0);
+    assert.equal(list(udp('198.19.2.3', 9)), 'default');
+  });
+
+  it('refuses a firewall of an older build (blocklists not in per-generation slots, or no exact hashes) before any write', () => {
     const gen = activeGeneration(fw.maps);
     const oldStyle = BpfMap.create({ type: 'lpm_trie', name: 'fw_old_block', key: bytes(12), value: bytes(4), maxEntries: 16, flags: 1 });
     try {
       const maps = (name: string) => (name === FW_MAPS.blockV4 ? oldStyle : fw.maps(name));
       assert.throws(() => applyCompiled(maps, compilePolicy(policy({ default: 'drop' }))), /older build/);
+      assert.equal(activeGeneration(fw.maps), gen);
+      const withoutExact = (name: string) => {
+        if (name === FW_MAPS.exactV6) throw new NotFoundError(`the firewall has no map ${name}`);
+        return fw.maps(name);
+      };
+      assert.throws(() => applyCompiled(withoutExact, compilePolicy(policy({ default: 'drop' }))), /fw_exact_v6 is missing, .*older build/);
       assert.equal(activeGeneration(fw.maps), gen);
     } finally {
       oldStyle.close();

@@ -43,9 +43,9 @@ describe('firewall struct layouts: C (BTF) against the TypeScript codecs', () =>
     const addr6 = [0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
     assert.deepEqual(lpmKey(1, Uint8Array.from(addr4), 24), encodeValue(layout.fwLpmV4Codec, { prefixlen: 56, gen: 1, pad: [0, 0, 0], addr: addr4 }));
     assert.deepEqual(lpmKey(0, Uint8Array.from(addr6), 48), encodeValue(layout.fwLpmV6Codec, { prefixlen: 80, gen: 0, pad: [0, 0, 0], addr: addr6 }));
-    const c = { ruleCount: 3, chunks: 1, defaultVerdict: 1 as const, malformedVerdict: 0 as const, mitigationPps: 500, mitigationBlockNs: 60_000_000_000n, anyClasses: [undefined, 2, undefined, 1], summaries: Uint32Array.of(0, 1, 3), firsts: Uint32Array.of(0, 0, 1), blockV4: [], blockV6: [{ addr: new Uint8Array(16), prefixLen: 0, value: 0 }] };
+    const c = { ruleCount: 3, chunks: 1, defaultVerdict: 1 as const, malformedVerdict: 0 as const, mitigationPps: 500, mitigationBlockNs: 60_000_000_000n, anyClasses: [undefined, 2, undefined, 1], summaries: Uint32Array.of(0, 1, 3), firsts: Uint32Array.of(0, 0, 1), blockV4: [], blockV6: [{ addr: new Uint8Array(16), prefixLen: 0, value: 0 }], exactV4: [{ addr: new Uint8Array(4), prefixLen: 32, value: 0 }], exactV6: [] };
     const any = [{ first: 0, chunks: 0 }, { first: 1, chunks: 3 }, { first: 0, chunks: 0 }, { first: 0, chunks: 1 }];
-    assert.deepEqual(configValue(c), encodeValue(layout.fwConfigCodec, { rule_count: 3, chunks: 1, default_verdict: 1, malformed_verdict: 0, any_fields: 0b1010, block_families: 2, mit_pps: 500, mit_block_ns: 60_000_000_000n, any }));
+    assert.deepEqual(configValue(c), encodeValue(layout.fwConfigCodec, { rule_count: 3, chunks: 1, default_verdict: 1, malformed_verdict: 0, any_fields: 0b1010, block_families: 2 | 4, mit_pps: 500, mit_block_ns: 60_000_000_000n, any }));
     assert.deepEqual(ruleValue({ action: 2, pps: 10, burst: 20 }), encodeValue(layout.fwRuleCodec, { action: 2, pad: [0, 0, 0], pps: 10, burst: 20 }));
     assert.deepEqual(classValue({ summaries: Uint32Array.of(0x7fffffff, 0x80000001), firsts: Uint32Array.of(0, 31) }, 1), encodeValue(layout.fwClassCodec, { first: 31, chunks: 0x80000001 }));
   });

@@ -46,6 +46,13 @@
 /* fw_config.any slots: src v4, src v6, dst v4, dst v6 (field 0 src, 1 dst). */
 #define FW_ANY_SLOT(field, family) ((field) * 2 + ((family) == 6))
 
+/* fw_config.block_families: the blocklists' IPv4/IPv6 prefixes shorter than an address (in the
+ * tries) and single addresses (in the exact hashes). */
+#define FW_BLOCK_PREFIX_V4 1
+#define FW_BLOCK_PREFIX_V6 2
+#define FW_BLOCK_EXACT_V4 4
+#define FW_BLOCK_EXACT_V6 8
+
 /* Actions (fw_rules) and verdicts (fw_config). */
 #define FW_ACTION_PASS 0
 #define FW_ACTION_DROP 1

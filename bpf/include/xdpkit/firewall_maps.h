@@ -1,7 +1,8 @@
 /* The firewall's maps. Names, key and value layouts and sizes are those encodeGeneration()
  * in src/firewall/compile.ts writes; both generations live in the same maps (arrays indexed
- * gen * SLOTS + i, trie keys carrying gen after the prefix length), except the blocklist tries:
- * one per generation, in fw_block_v4/fw_block_v6[gen]. */
+ * gen * SLOTS + i, trie keys carrying gen after the prefix length), except the blocklists:
+ * one trie and one exact hash per generation and family, in fw_block_v4/v6[gen] and
+ * fw_exact_v4/v6[gen]. */
 #ifndef XDPKIT_FIREWALL_MAPS_H
 #define XDPKIT_FIREWALL_MAPS_H
 
@@ -79,6 +80,39 @@ struct {
 	__type(key, __u32);
 	__array(values, struct fw_block_trie_v6);
 } fw_block_v6 SEC(".maps");
+
+/* The blocklists' single addresses (/32, /128): one hash per generation and family, held and
+ * replaced like the tries, and looked up before them (an exact address is the longest match
+ * there is; a hash lookup does not walk a million-prefix trie). */
+struct fw_block_exact_v4 {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FW_BLOCK_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u8[4]); /* the address */
+	__type(value, __u32);
+};
+
+struct fw_block_exact_v6 {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FW_BLOCK_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u8[16]);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct fw_block_exact_v4);
+} fw_exact_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct fw_block_exact_v6);
+} fw_exact_v6 SEC(".maps");
 
 FW_LPM(fw_src_v4, FW_FIELD_ENTRIES, struct fw_lpm_v4, struct fw_class);
 FW_LPM(fw_src_v6, FW_FIELD_ENTRIES, struct fw_lpm_v6, struct fw_class);

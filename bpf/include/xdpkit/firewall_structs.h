@@ -29,7 +29,7 @@ struct fw_config {
 	/* Bit FW_ANY_* set: that field trie holds only its /0 (no rule names a prefix of that field
 	 * and family), so every address has the class in any[] and the lookup is skipped. */
 	__u8 any_fields;
-	__u8 block_families; /* bit 0: the blocklists have IPv4 prefixes, bit 1: IPv6 */
+	__u8 block_families; /* FW_BLOCK_* bits: which blocklist maps hold entries (else not looked up) */
 	__u32 mit_pps;      /* mitigation threshold per source; 0 = no mitigation */
 	__u64 mit_block_ns; /* how long mitigation blocks a source */
 	struct fw_class any[4]; /* indexed FW_ANY_SLOT(field, family) */
