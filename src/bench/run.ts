@@ -9,10 +9,10 @@
  * CPU 1 alone; reflect sends them back to the sender, whose NAPI thread does the same).
  */
 import { randomBytes } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import { cpus, release } from 'node:os';
 import { InvalidArgumentError, runTimeStatsSysctlEnabled } from '../bpf/index.js';
 import { headerBytes, MIN_FRAME_SIZE, Testbed, TrafficGenerator, type TemplateOptions, type TemplateProtocol } from '../net/index.js';
+import { flowSources } from './flow-sources.js';
 import { restoreAffinity, pinThread, threadAffinity } from './receiver.js';
 import { BASELINES, SCENARIOS, type Scenario, type ScenarioEnv, type ScenarioHandle, type Traffic } from './scenarios.js';
 import { Sink } from './sink.js';
@@ -132,9 +132,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     const address = (end: typeof sender): string => (traffic.family === 4 ? end.ipv4 : end.ipv6) ?? '';
     const { vip, backends, prefix } = forwardAddresses(bed.link(1), traffic.family);
     const template = { protocol: traffic.protocol, srcMac: sender.mac, dstMac: receiver.mac, dstPort: DROP_PORT, frameSize };
-    const source = (n: number): string => firstSource(address(sender), n, [bed.link(0).subnetV4, bed.link(1).subnetV4]);
-    const filterTraffic: TemplateOptions = { ...template, src: source(flows), dst: address(receiver), flows };
-    const forwardTraffic: TemplateOptions = { ...template, src: source(forwardFlows), dst: vip, flows: forwardFlows };
+    const subnets = bed.links.flatMap((l) => [l.subnetV4, l.subnetV6]);
+    const filterSources = flowSources(address(sender), flows, subnets);
+    const forwardSources = flowSources(address(sender), forwardFlows, subnets);
+    const filterTraffic: TemplateOptions = { ...template, src: filterSources.first, dst: address(receiver), flows };
+    const forwardTraffic: TemplateOptions = { ...template, src: forwardSources.first, dst: vip, flows: forwardFlows };
+    // Both traffics' sources are in one block when they are not the sender's own address.
+    const block = forwardSources.block ?? filterSources.block;
+    if (block) await bed.exec('b', ['ip', 'route', 'replace', block, 'via', address(sender), 'dev', receiver.ifname]);
     const generator = async (options: TemplateOptions): Promise<TrafficGenerator> => {
       const gen = await bed.withNetns('a', () => new TrafficGenerator(options, sender.ifindex));
       closers.push(() => gen.close());
@@ -254,25 +259,6 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     summaries: summarise(scenarios, measurements, programNs),
     measurements,
   };
-}
-
-/**
- * The first source address of `flows` flows (flow i: + i / 256): the sender's own while all of
- * them stay in its /24 (up to 65,024 flows from .1; IPv6 always, in its /64). Beyond, the first
- * host of the first /20 of 198.18.0.0/15 that holds none of the testbed's subnets, so that no
- * flow comes from an address of the testbed or from outside the test range (a /20 holds
- * 4,096 × 256 flows).
- */
-function firstSource(sender: string, flows: number, subnetsV4: readonly string[]): string {
-  const lastFlowAddress = Math.floor((flows - 1) / 256);
-  if (!ipaddr.IPv4.isValid(sender) || ipaddr.IPv4.parse(sender).octets[3]! + lastFlowAddress <= 254) return sender;
-  // The /24s in use, numbered like the /20s below: (second octet - 18) * 256 + third octet.
-  const used = subnetsV4.map((s) => {
-    const [, second, third] = ipaddr.IPv4.parse(s.split('/')[0]!).octets;
-    return (second! - 18) * 256 + third!;
-  });
-  const block = Array.from({ length: 32 }, (_, k) => k).find((k) => used.every((n) => n >> 4 !== k))!;
-  return `198.${18 + (block >> 4)}.${(block & 15) << 4}.1`;
 }
 
 /** The VIP the forwarding templates go to and the DNAT backends, in the sink's subnet. */

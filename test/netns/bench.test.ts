@@ -14,6 +14,7 @@ import { svgChart, writeResults } from '../../src/bench/report.js';
 import { runBench, type BenchReport } from '../../src/bench/run.js';
 import { checksumsValid, findLayer, flowFrame, headerBytes, MAX_FLOWS, parsePacket, TEMPLATE_PROTOCOLS, TrafficGenerator, verifyChecksums, type TemplateOptions } from '../../src/net/index.js';
 import { SCENARIOS } from '../../src/bench/scenarios.js';
+import { flowIndexOf } from '../helpers/flows.js';
 import { summarise } from '../../src/bench/summary.js';
 import type { Measurement } from '../../src/bench/window.js';
 
@@ -201,6 +202,20 @@ describe('bench', () => {
     // DNAT: sent to the VIP, arrives at one of the backends.
     const viaDnat = findLayer(parsePacket(sampleOf(report, 'nft-dnat')), 'ipv4');
     assert.ok(viaDnat && fwd.backends.includes(viaDnat.dst), `nft-dnat: arrived for ${viaDnat?.dst}, a backend`);
+  });
+
+  it('forwards flows 256 and up through the kernel: with 512 flows none comes from the receiver\'s address, so the sink gets (nearly) every frame (no speed asserted)', { timeout: 60_000 }, async () => {
+    // Counting up from the sender's address, flows 256–511 came from the receiver's own: martians, half the frames.
+    const packets = 51_200;
+    const report = await runBench({ rounds: 1, warmupRounds: 0, pairs: 1, packets, flows: 512, scenarios: ['kernel-fwd'], programRepeat: 1000 });
+    assertCounts(report.measurements, packets);
+    const fwd = report.forwarding ?? assert.fail('forwarding facts reported');
+    assert.equal(fwd.traffic.flows, 512);
+    const kernel = report.measurements.filter((m) => m.scenario === 'kernel-fwd');
+    assert.ok(kernel.length > 0);
+    for (const m of kernel) assert.ok((m.forwarded ?? 0) >= 0.9 * m.received, `kernel-fwd: ${m.forwarded} of ${m.received} frames reached the sink`);
+    const flow = flowIndexOf(fwd.traffic, sampleOf(report, 'kernel-fwd'));
+    assert.ok(flow !== undefined, 'the sampled frame is one of the flows');
   });
 
   it('runs TCP over IPv6 through the filters and forwarders that handle it, and says which it skipped (no speed asserted)', { timeout: 60_000 }, async () => {
