@@ -20,8 +20,9 @@
 #define FW_MAX_IPV6_EXT 8
 
 /* Trie capacities (LPM tries are not preallocated: these are caps). FW_FIELD_ENTRIES holds both
- * generations; FW_BLOCK_ENTRIES is the template of the per-generation blocklist tries, which
- * apply creates sized to the policy's prefixes. */
+ * generations (apply refuses a policy whose prefixes do not fit beside the live one's);
+ * FW_BLOCK_ENTRIES is the template of the per-generation blocklist tries and exact hashes, which
+ * apply creates sized to the policy's entries. */
 #ifndef FW_BLOCK_ENTRIES
 #define FW_BLOCK_ENTRIES (4 << 20)
 #endif
