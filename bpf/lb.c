@@ -68,24 +68,18 @@ static __always_inline void lb_account(void *map, __u32 id, __u64 len, __u64 new
 	}
 }
 
-/* The common case without the general parser: untagged IPv4 without options, not a fragment,
- * UDP, or TCP with its whole header present. Fills `pkt` as xdpkit_parse_packet would and
- * returns 0; anything else returns -1 and goes through the general parser (same outcome for
- * every packet, only cheaper for these: no VLAN, IPv6 or protocol dispatch, bounds checked
- * once for UDP). */
+/* The common case (xdpkit_plain_ipv4): UDP, or TCP with its whole header present. Fills `pkt`
+ * as xdpkit_parse_packet would and returns 0; anything else returns -1 and goes through the
+ * general parser (same outcome for every packet, only cheaper for these). */
 static __always_inline int lb_parse_plain_ipv4(struct xdp_md *ctx, struct xdpkit_pkt *pkt)
 {
-	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *iph = (void *)(eth + 1);
-	struct udphdr *udph = (void *)(iph + 1);
+	struct iphdr *iph = xdpkit_plain_ipv4(ctx);
+	struct udphdr *udph;
 
-	if ((void *)(udph + 1) > end || eth->h_proto != bpf_htons(XDPKIT_ETH_P_IP))
+	if (!iph)
 		return -1;
-	/* Version 4 and IHL 5 in one byte; then neither MF nor an offset. */
-	if (*(__u8 *)iph != 0x45 || (iph->frag_off & bpf_htons(XDPKIT_IP_MF | XDPKIT_IP_OFFSET)))
-		return -1;
+	udph = (void *)(iph + 1);
 	if (iph->protocol == IPPROTO_TCP) {
 		struct tcphdr *tcph = (void *)(iph + 1);
 
@@ -95,7 +89,7 @@ static __always_inline int lb_parse_plain_ipv4(struct xdp_md *ctx, struct xdpkit
 		return -1;
 	}
 	__builtin_memset(pkt, 0, sizeof(*pkt));
-	pkt->eth = eth;
+	pkt->eth = (void *)iph - sizeof(struct ethhdr);
 	pkt->ip4 = iph;
 	pkt->l4 = udph;
 	pkt->src.v4 = iph->saddr;

@@ -178,6 +178,24 @@ static __always_inline int xdpkit_parse_packet(struct xdp_md *ctx, struct xdpkit
 
 /* IPv4 or IPv6. Test l3_proto rather than the header pointers: clang may merge
  * `!pkt->ip4 && !pkt->ip6` into a bitwise OR of pointers, which the verifier rejects. */
+/* The common case without the general parser: an untagged IPv4 packet without options that is
+ * not a fragment, with at least a UDP header's 8 bytes after the IP header (TCP callers check
+ * the rest). Returns the IP header, its first 28 bytes bounds-checked at once, or NULL for
+ * anything else, which takes xdpkit_parse_packet. Skips the VLAN, IPv6 and protocol dispatch. */
+static __always_inline struct iphdr *xdpkit_plain_ipv4(struct xdp_md *ctx)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	struct iphdr *iph = (void *)(eth + 1);
+
+	if ((void *)(iph + 1) + sizeof(struct udphdr) > end || eth->h_proto != bpf_htons(XDPKIT_ETH_P_IP))
+		return NULL;
+	/* Version 4 and IHL 5 in one byte; then neither MF nor an offset. */
+	if (*(__u8 *)iph != 0x45 || (iph->frag_off & bpf_htons(XDPKIT_IP_MF | XDPKIT_IP_OFFSET)))
+		return NULL;
+	return iph;
+}
+
 static __always_inline int xdpkit_pkt_is_ip(const struct xdpkit_pkt *pkt)
 {
 	return pkt->l3_proto == XDPKIT_ETH_P_IP || pkt->l3_proto == XDPKIT_ETH_P_IPV6;
