@@ -8,6 +8,7 @@
  * the others, not merely its index: inserting one rule at the top moves nothing. The rules that
  * stay are a longest increasing subsequence of the old positions in the new order; the rest moved.
  */
+import { matchByKey } from '../config/match.js';
 import { PREFIX_RECORD, RULE_FIELDS, type BlocklistSnapshot, type PolicySnapshot, type RuleSnapshot } from './snapshot.js';
 import type { Verdict } from './schema.js';
 
@@ -114,20 +115,16 @@ function longestIncreasing(values: number[]): Set<number> {
 }
 
 function diffBlocklists(before: BlocklistSnapshot[], after: BlocklistSnapshot[]): PolicyDiff['blocklists'] {
-  const old = new Map(before.map((b) => [b.name, b]));
-  const newNames = new Set(after.map((b) => b.name));
-  const out: PolicyDiff['blocklists'] = {
-    added: after.filter((b) => !old.has(b.name)).map((b) => ({ name: b.name, prefixes: b.prefixes })),
-    removed: before.filter((b) => !newNames.has(b.name)).map((b) => ({ name: b.name, prefixes: b.prefixes })),
-    changed: [],
+  const { added, removed, kept } = matchByKey(before, after, (b) => b.name);
+  return {
+    added: added.map((b) => ({ name: b.name, prefixes: b.prefixes })),
+    removed: removed.map((b) => ({ name: b.name, prefixes: b.prefixes })),
+    changed: kept.flatMap(([o, b]) => {
+      if (o.packed === b.packed) return [];
+      const delta = prefixChanges(Buffer.from(o.packed, 'base64'), Buffer.from(b.packed, 'base64'));
+      return delta.added > 0 || delta.removed > 0 ? [{ name: b.name, ...delta, prefixes: b.prefixes }] : [];
+    }),
   };
-  for (const b of after) {
-    const o = old.get(b.name);
-    if (!o || o.packed === b.packed) continue;
-    const { added, removed } = prefixChanges(Buffer.from(o.packed, 'base64'), Buffer.from(b.packed, 'base64'));
-    if (added > 0 || removed > 0) out.changed.push({ name: b.name, added, removed, prefixes: b.prefixes });
-  }
-  return out;
 }
 
 /** Distinct prefixes only in `after` and only in `before`. */

@@ -10,6 +10,7 @@
  * address is, within its service. A backend without an explicit MAC in the file takes it from
  * the neighbour table at apply time; that shows as `mac 02:… → (neighbour table)`.
  */
+import { matchByKey } from '../config/match.js';
 import { formatHealthCheck, formatServiceKey, type LbBackend, type LbService, type LoadBalancer } from './model.js';
 
 export interface LbFieldChange {
@@ -63,39 +64,29 @@ function zipFields(before: [string, string][], after: [string, string][]): [stri
 }
 
 function diffBackends(before: LbBackend[], after: LbBackend[]): LbBackendDiff {
-  const old = new Map(before.map((b) => [b.address, b]));
-  const now = new Set(after.map((b) => b.address));
-  const out: LbBackendDiff = {
-    added: after.filter((b) => !old.has(b.address)).map((b) => ({ address: b.address, weight: b.weight, state: b.state })),
-    removed: before.filter((b) => !now.has(b.address)).map((b) => ({ address: b.address })),
-    changed: [],
+  const { added, removed, kept } = matchByKey(before, after, (b) => b.address);
+  return {
+    added: added.map((b) => ({ address: b.address, weight: b.weight, state: b.state })),
+    removed: removed.map((b) => ({ address: b.address })),
+    changed: kept.flatMap(([o, b]) => {
+      const changes = fieldChanges(zipFields(backendFields(o), backendFields(b)));
+      return changes.length > 0 ? [{ address: b.address, changes }] : [];
+    }),
   };
-  for (const b of after) {
-    const o = old.get(b.address);
-    if (!o) continue;
-    const changes = fieldChanges(zipFields(backendFields(o), backendFields(b)));
-    if (changes.length > 0) out.changed.push({ address: b.address, changes });
-  }
-  return out;
 }
 
 export function diffLoadBalancers(before: LoadBalancer | undefined, after: LoadBalancer): LbDiff {
-  const old = new Map((before?.services ?? []).map((s) => [formatServiceKey(s), s]));
-  const now = new Set(after.services.map((s) => formatServiceKey(s)));
+  const { added, removed, kept } = matchByKey(before?.services ?? [], after.services, formatServiceKey);
   const services: LbDiff['services'] = {
-    added: after.services.filter((s) => !old.has(formatServiceKey(s))).map((s) => ({ name: s.name, vip: formatServiceKey(s), mode: s.mode, backends: s.backends.length })),
-    removed: [...old].filter(([key]) => !now.has(key)).map(([key, s]) => ({ name: s.name, vip: key, backends: s.backends.length })),
-    changed: [],
+    added: added.map((s) => ({ name: s.name, vip: formatServiceKey(s), mode: s.mode, backends: s.backends.length })),
+    removed: removed.map((s) => ({ name: s.name, vip: formatServiceKey(s), backends: s.backends.length })),
+    changed: kept.flatMap(([o, s]) => {
+      const changes = fieldChanges(zipFields(serviceFields(o), serviceFields(s)));
+      const backends = diffBackends(o.backends, s.backends);
+      const same = changes.length === 0 && backends.added.length + backends.removed.length + backends.changed.length === 0;
+      return same ? [] : [{ name: s.name, vip: formatServiceKey(s), changes, backends }];
+    }),
   };
-  for (const s of after.services) {
-    const o = old.get(formatServiceKey(s));
-    if (!o) continue;
-    const changes = fieldChanges(zipFields(serviceFields(o), serviceFields(s)));
-    const backends = diffBackends(o.backends, s.backends);
-    if (changes.length > 0 || backends.added.length + backends.removed.length + backends.changed.length > 0) {
-      services.changed.push({ name: s.name, vip: formatServiceKey(s), changes, backends });
-    }
-  }
   const unchanged = before !== undefined && services.added.length + services.removed.length + services.changed.length === 0;
   return { live: before !== undefined, unchanged, services };
 }
