@@ -89,16 +89,16 @@ function flowSet(options: TemplateOptions): FlowSet {
 }
 
 /** Source address and port (ICMP: echo identifier) of flow `flow` (0-based). */
-function flowSource(options: TemplateOptions, flow: number): { address: string; port: number } {
-  const set = flowSet(options);
+function flowSource(set: FlowSet, flow: number): { address: string; port: number } {
   if (!Number.isInteger(flow) || flow < 0 || flow >= set.flows) throw new InvalidArgumentError(`flow must be 0..${set.flows - 1}, got ${flow}`);
   return { address: formatIp(addToAddress(set.src, Math.floor(flow / PORTS_PER_ADDRESS))!), port: set.srcPort + (flow % PORTS_PER_ADDRESS) };
 }
 
 /** Flow `flow`'s frame (default: flow 0, the generator's template), with valid IP and upper-layer checksums. */
 export function flowFrame(options: TemplateOptions, flow = 0): Buffer {
-  const { protocol, family, frameSize } = flowSet(options);
-  const source = flowSource(options, flow);
+  const set = flowSet(options);
+  const { protocol, family, frameSize } = set;
+  const source = flowSource(set, flow);
   const upper: LayerSpec =
     protocol === 'udp'
       ? { type: 'udp', srcPort: source.port, dstPort: options.dstPort }
@@ -144,10 +144,11 @@ export class TrafficGenerator {
     /** ifindex of the sending veth end (in its namespace). */
     private readonly ifindex: number,
   ) {
-    const { protocol, family, flows } = flowSet(options);
+    const set = flowSet(options);
+    const { protocol, family, flows } = set;
     this.flows = flows;
     // These frames are really transmitted: every source address they carry is a test address.
-    for (const flow of [0, flows - 1]) assertTestAddress(flowSource(options, flow).address, `source address of flow ${flow}`);
+    for (const flow of [0, flows - 1]) assertTestAddress(flowSource(set, flow).address, `source address of flow ${flow}`);
     this.template = flowFrame(options);
     this.object = BpfObject.open(join(packageRoot(), 'build', 'bpf', 'bench_gen.o'));
     try {
