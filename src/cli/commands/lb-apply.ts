@@ -41,9 +41,9 @@ interface ConfigChange {
   replacedEdits: string[];
 }
 
-function changeOf(live: { model: LoadBalancer; edits: string[] } | undefined, model: LoadBalancer): ConfigChange {
+function changeOf(live: { model: LoadBalancer; edits?: string[] } | undefined, model: LoadBalancer): ConfigChange {
   const diff = diffLoadBalancers(live?.model, model);
-  return { diff, replacedEdits: live && undoesLiveConfig(diff) ? live.edits : [] };
+  return { diff, replacedEdits: live && undoesLiveConfig(diff) ? (live.edits ?? []) : [] };
 }
 
 /** The diff lines, indented, and the warning about the edits it undoes (`verb`: undid, would undo). */
@@ -77,7 +77,7 @@ function runApply(o: ApplyOptions, out: Output): void {
   if (o.dryRun) {
     // Every check of a real apply (room, MACs, sources, egress, limits), nothing written.
     const plan = planApply(requestOf(o, model));
-    const change = changeOf(plan.previous && { model: plan.previous.model, edits: plan.previous.edits ?? [] }, model);
+    const change = changeOf(plan.previous, model);
     out.result({ dryRun: true, iface: plan.target.name, file: o.file, attach: !plan.previous, warnings: plan.image.warnings, learnedMacs: plan.learned, ...change }, () => {
       out.line(`dry run: ${o.file} on ${plan.target.name}, nothing written; it would ${plan.previous ? 'change' : `load the load balancer with ${formatCounted(model.services.length, 'service')}`}${plan.previous ? ':' : ''}`);
       printChange(out, change, o.file, 'would undo');
@@ -96,7 +96,7 @@ function runDiff(o: { file: string; iface?: string }, out: Output): void {
   const iface = lbInterface(o.iface);
   const model = loadLoadBalancerFile(o.file);
   const state = readLiveState(iface);
-  const change = changeOf(state && { model: state.model, edits: state.edits ?? [] }, model);
+  const change = changeOf(state, model);
   out.result({ iface, file: o.file, ...(state && { generation: state.image.generation }), ...change }, () => {
     if (!state) {
       out.line(`${iface} has no load balancer: lb apply would load one with ${formatCounted(model.services.length, 'service')}`);
