@@ -47,9 +47,13 @@ export const FW_STATS_MAPS = { rules: 'fw_rule_stats', lists: 'fw_list_stats', m
 export const FW_STATE_MAPS = { mitRate: 'fw_mit_rate', mitBlock: 'fw_mit_block', manV4: 'fw_man_v4', manV6: 'fw_man_v6', manActive: 'fw_man_active' } as const;
 
 /** Field tries: both generations in one trie, the generation in the key. */
-const FIELD_TRIES = [FW_MAPS.srcV4, FW_MAPS.srcV6, FW_MAPS.dstV4, FW_MAPS.dstV6] as const;
-const FIELD_ENTRIES = { [FW_MAPS.srcV4]: 'srcV4', [FW_MAPS.srcV6]: 'srcV6', [FW_MAPS.dstV4]: 'dstV4', [FW_MAPS.dstV6]: 'dstV6' } as const;
-const FIELD_WORDS = { [FW_MAPS.srcV4]: 'IPv4 src', [FW_MAPS.srcV6]: 'IPv6 src', [FW_MAPS.dstV4]: 'IPv4 dst', [FW_MAPS.dstV6]: 'IPv6 dst' } as const;
+/** Each with the compiled policy's entries for it and how error messages name its field. */
+const FIELD_TRIES = [
+  { name: FW_MAPS.srcV4, entries: 'srcV4', field: 'IPv4 src' },
+  { name: FW_MAPS.srcV6, entries: 'srcV6', field: 'IPv6 src' },
+  { name: FW_MAPS.dstV4, entries: 'dstV4', field: 'IPv4 dst' },
+  { name: FW_MAPS.dstV6, entries: 'dstV6', field: 'IPv6 dst' },
+] as const;
 /** The per-generation blocklist maps: the slots (ARRAY_OF_MAPS) and what each generation's map holds. */
 const BLOCK_MAPS = [
   { slot: FW_MAPS.blockV4, type: 'lpm_trie', addrBytes: 4, entries: (c: CompiledPolicy) => c.blockV4 },
@@ -103,7 +107,7 @@ function sleepMs(ms: number): void {
 function clearFieldTries(maps: MapSource, gen: number): { deleted: number; kept: Map<string, number> } {
   let deleted = 0;
   const kept = new Map<string, number>();
-  for (const name of FIELD_TRIES) {
+  for (const { name } of FIELD_TRIES) {
     const m = maps(name);
     const all = m.readAll(BATCH).map(([k]) => k);
     const keys = all.filter((k) => k[4] === gen);
@@ -119,14 +123,14 @@ function clearFieldTries(maps: MapSource, gen: number): { deleted: number; kept:
  * field trie beside the live policy's: both generations share each trie until the flip.
  */
 function checkFieldTries(maps: MapSource, compiled: CompiledPolicy, kept: Map<string, number>): void {
-  for (const name of FIELD_TRIES) {
-    const wanted = compiled[FIELD_ENTRIES[name]].length;
+  for (const { name, entries, field } of FIELD_TRIES) {
+    const wanted = compiled[entries].length;
     const live = kept.get(name) ?? 0;
     const max = maps(name).description.maxEntries;
     if (live + wanted > max) {
       throw new PolicyTooLargeError(
-        `the policy's rules list ${wanted - 1} distinct ${FIELD_WORDS[name]} prefixes; ${name} holds ${max} entries for the live policy (${live} now) and the new one (${wanted} with its /0) together`,
-        { hint: `use fewer distinct ${FIELD_WORDS[name]} prefixes in rules (merge them into shorter prefixes), or put the addresses to drop into a blocklist (no fixed size)` },
+        `the policy's rules list ${wanted - 1} distinct ${field} prefixes; ${name} holds ${max} entries for the live policy (${live} now) and the new one (${wanted} with its /0) together`,
+        { hint: `use fewer distinct ${field} prefixes in rules (merge them into shorter prefixes), or put the addresses to drop into a blocklist (no fixed size)` },
       );
     }
   }
