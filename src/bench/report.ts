@@ -25,6 +25,9 @@ export function headerLines(report: BenchReport): string[] {
     `kernel ${report.machine.kernel}, ${report.machine.cpuModel}, ${report.machine.cores} cores`,
     ...(s.statsSysctl ? ['kernel.bpf_stats_enabled is on: every BPF program paid for run-time statistics while measured'] : []),
     `${s.rounds} rounds (after ${s.warmupRounds} warm-up), each scenario in ${s.pairs} window(s) of ${windowText(report)} between windows of its baseline; ${s.frameSize}-byte ${s.protocol.toUpperCase()}/IPv${s.family} frames, ${s.flows} flow(s) (forwarding ${s.forwardFlows}), batch ${s.batchSize}; generator on CPU ${s.generatorCpu}, receiver NAPI thread on CPU ${s.receiverCpu}`,
+    s.load < 1
+      ? `offered load: frames paced so that each receiver is busy about ${Math.round(s.load * 100)} % of the time (first at that share of its capacity, rate ÷ busy, from an unpaced window), so its ring does not overflow`
+      : "offered load: unpaced, the generator as fast as it goes (a saturated receiver's cost includes the sender's refused frames contending for the page pool)",
     ...(report.skipped ?? []).map((x) => `skipped ${x.scenario}: ${x.reason}`),
   ];
 }

@@ -39,6 +39,8 @@ export interface Measurement {
   liveRuns?: number;
   liveProgramNs?: number;
   seconds: number;
+  /** The rate the generator was paced at (undefined: as fast as it went). */
+  pacedMpps?: number;
   mpps: number;
   /** Receiver NAPI thread CPU time per received frame. */
   nsPerPacket: number;

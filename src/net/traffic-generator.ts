@@ -8,7 +8,7 @@
  * builds any flow's frame from scratch: the reference the program's frames are checked against.
  */
 import { join } from 'node:path';
-import { BpfObject, InvalidArgumentError, xdpContext } from '../bpf/index.js';
+import { BpfObject, InvalidArgumentError, xdpContext, type BpfMap } from '../bpf/index.js';
 import { packageRoot } from '../programs/catalogue.js';
 import { addressBytes } from './checksum.js';
 import { buildPacket } from './packet-build.js';
@@ -211,12 +211,36 @@ export class TrafficGenerator {
     return this.object.program('xdp_bench_gen').testRun({ data: input, repeat }).data;
   }
 
+  /** Mean ns per run of the program on `input`, over `repeat` runs without transmitting. */
+  runTime(input: Buffer, repeat: number): number {
+    return this.object.program('xdp_bench_gen').testRun({ data: input, repeat }).durationNs;
+  }
+
   /** Frames generated so far and frames the program could not fill (should stay 0). */
   counters(): { generated: bigint; failed: bigint } {
-    const bss = this.object.map(this.object.mapNames().find((n) => n.endsWith('.bss')) ?? '.bss');
-    const key = Buffer.alloc(4);
-    const value = bss.get(key) ?? Buffer.alloc(16);
+    const value = this.state();
     return { generated: value.readBigUInt64LE(0), failed: value.readBigUInt64LE(8) };
+  }
+
+  /**
+   * Paces the frames of later sends at `mpps` million frames per second (undefined: as fast as
+   * the generator goes). The program holds each frame until it is due, by the clock.
+   */
+  pace(mpps: number | undefined): void {
+    if (mpps !== undefined && !(mpps > 0 && mpps <= 1000)) throw new InvalidArgumentError(`the pace must be between 0 and 1000 Mpps, got ${mpps}`);
+    const value = this.state();
+    value.writeBigUInt64LE(mpps === undefined ? 0n : BigInt(Math.max(1, Math.round(1000 / mpps))), 16);
+    value.writeBigUInt64LE(0n, 24);
+    this.stateMap().set(Buffer.alloc(4), value);
+  }
+
+  /** The program's struct bench_state (its .bss). */
+  private state(): Buffer {
+    return this.stateMap().get(Buffer.alloc(4)) ?? Buffer.alloc(36);
+  }
+
+  private stateMap(): BpfMap {
+    return this.object.map(this.object.mapNames().find((n) => n.endsWith('.bss')) ?? '.bss');
   }
 
   close(): void {

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { svgChart, writeResults } from '../../src/bench/report.js';
-import { runBench, type BenchReport } from '../../src/bench/run.js';
+import { DEFAULT_LOAD, runBench, type BenchReport } from '../../src/bench/run.js';
 import { checksumsValid, findLayer, flowFrame, headerBytes, MAX_FLOWS, parsePacket, TEMPLATE_PROTOCOLS, TrafficGenerator, verifyChecksums, type TemplateOptions } from '../../src/net/index.js';
 import { SCENARIOS } from '../../src/bench/scenarios.js';
 import { flowIndexOf } from '../helpers/flows.js';
@@ -87,6 +87,25 @@ describe('bench', () => {
     }
   });
 
+  it('paces frames when asked: a run takes at least the interval per frame, and stops pacing when told', () => {
+    const generator = new TrafficGenerator(templateOptions, 1);
+    try {
+      const frame = flowFrame(templateOptions);
+      // 0.5 Mpps: 2,000 ns between frames. The first frame is due at once, each later one an
+      // interval after the one before, so 200 runs take at least 199 intervals.
+      generator.pace(0.5);
+      const paced = generator.runTime(frame, 200);
+      assert.ok(paced >= (2000 * 199) / 200, `paced at 0.5 Mpps, a run took ${paced} ns on average`);
+      generator.pace(undefined);
+      const unpaced = generator.runTime(frame, 200);
+      assert.ok(unpaced < 2000, `unpaced again, a run took ${unpaced} ns on average`);
+      assert.deepEqual(generator.counters(), { generated: 400n, failed: 0n });
+      for (const bad of [0, -1, Number.NaN, 1001]) assert.throws(() => generator.pace(bad), /the pace must be between 0 and 1000 Mpps/);
+    } finally {
+      generator.close();
+    }
+  });
+
   // Flow i is derived in the kernel from flow 0 (address and port added, checksums updated
   // incrementally): compared with frames built from scratch across address carries (IPv4 over
   // .255, IPv6 over a 32-bit word), at both ends, past the last flow back to the first, and for
@@ -126,7 +145,7 @@ describe('bench', () => {
     const report: BenchReport = {
       date: '2025-01-01T00:00:00.000Z',
       machine: { kernel: '6.18', cpuModel: 'cpu', cores: 2 },
-      settings: { rounds: 5, warmupRounds: 1, pairs: 3, durationS: 0.25, protocol: 'udp', family: 4, flows: 1, forwardFlows: 3, frameSize: 60, batchSize: 64, generatorCpu: 0, receiverCpu: 1 },
+      settings: { rounds: 5, warmupRounds: 1, pairs: 3, durationS: 0.25, protocol: 'udp', family: 4, flows: 1, forwardFlows: 3, frameSize: 60, batchSize: 64, load: 0.7, generatorCpu: 0, receiverCpu: 1 },
       summaries: [row('touch', 'filter', 'touch', 1), row('drop_udp', 'filter', 'touch', 0.97), row('iptables', 'filter', 'touch', 0.3), row('xdp-fwd', 'forward', 'xdp-fwd', 1), row('nft-dnat', 'forward', 'xdp-fwd', 0.12)],
       measurements: [],
     };
@@ -170,6 +189,18 @@ describe('bench', () => {
     assert.ok((cpumap?.otherCpuNsPerPacket ?? 0) > 0, 'cpumap: the thread on the CPU it steers to is counted apart');
     assert.ok((cpumap?.otherCpuFrames ?? 0) > 0 && (cpumap?.otherCpuFrames ?? 0) <= (cpumap?.received ?? 0) + 10, `cpumap: ${cpumap?.otherCpuFrames} of ${cpumap?.received} frames reached the stack on the other CPU`);
     for (const s of report.summaries.filter((x) => x.scenario !== 'touch')) assert.equal(s.pairs, 1, `${s.scenario}: one window between two of touch`);
+  });
+
+  it('paces every counted window below its receiver\'s capacity, measured in the warm-up round, and still accounts for every frame (no speed asserted)', { timeout: 60_000 }, async () => {
+    const packets = 50_000;
+    const report = await runBench({ rounds: 1, warmupRounds: 1, pairs: 1, packets, scenarios: ['drop_udp'], programRepeat: 1000 });
+    assert.equal(report.settings.load, DEFAULT_LOAD);
+    assert.equal(report.measurements.length, 3, 'warm-up windows are not kept');
+    assertCounts(report.measurements, packets);
+    for (const m of report.measurements) assert.ok((m.pacedMpps ?? 0) > 0, `${m.scenario}, window ${m.window}: paced at ${m.pacedMpps} Mpps`);
+    const unpaced = await runBench({ rounds: 1, warmupRounds: 1, pairs: 1, packets, scenarios: ['drop_udp'], programRepeat: 0, load: 1 });
+    assert.ok(unpaced.measurements.every((m) => m.pacedMpps === undefined), 'load 1: never paced');
+    await assert.rejects(runBench({ load: 0 }), /the load must be above 0 and at most 1, got 0/);
   });
 
   it('forwards to the sink in the third namespace and reflects to the sender: frames arrive with the template\'s headers (no speed asserted)', { timeout: 60_000 }, async () => {

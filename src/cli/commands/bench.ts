@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { summaryRow, COLUMNS, headerLines, writeResults } from '../../bench/report.js';
-import { pickScenarios, runBench } from '../../bench/run.js';
+import { DEFAULT_LOAD, pickScenarios, runBench } from '../../bench/run.js';
 import { SCENARIOS } from '../../bench/scenarios.js';
 import { flowFrame, MAX_FLOWS, MAX_FRAME_SIZE, MIN_FRAME_SIZE, TEMPLATE_PROTOCOLS } from '../../net/index.js';
 import { checkCommandLine, CommandLineError } from '../errors.js';
@@ -26,6 +26,7 @@ const Options = z
     flows: z.coerce.number().int().min(1).max(MAX_FLOWS, `at most ${MAX_FLOWS.toLocaleString('en-US')} flows (the generator's limit)`),
     size: z.coerce.number().int().min(MIN_FRAME_SIZE).max(MAX_FRAME_SIZE).optional(),
     batch: z.coerce.number().int().min(1).max(256),
+    load: z.coerce.number().gt(0, 'must be above 0').max(1),
     scenarios: z.string().optional(),
     write: z.boolean(),
   })
@@ -45,6 +46,7 @@ export function benchCommand(): Command {
     .option('--flows <n>', `flows (source address/port pairs), 1..${MAX_FLOWS.toLocaleString('en-US')}`, '1')
     .option('--size <bytes>', `frame size without FCS, ${MIN_FRAME_SIZE} (the 64-byte minimum) to ${MAX_FRAME_SIZE} (default: the smallest the headers allow)`)
     .option('--batch <n>', 'live-frames batch size', '64')
+    .option('--load <share>', 'pace the frames so that each receiver is busy about this share of the time, below saturation (the first windows run unpaced to measure capacities); 1 = no pacing, as fast as the generator goes', String(DEFAULT_LOAD))
     .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')} (touch, and xdp-fwd with forwarders, always run)`)
     .option('--no-write', 'do not write results under bench/results/')
     .action(async (raw: Record<string, unknown>, command: Command) => {
@@ -74,6 +76,7 @@ export function benchCommand(): Command {
         flows: o.flows,
         ...(o.size !== undefined ? { frameSize: o.size } : {}),
         batchSize: o.batch,
+        load: o.load,
         ...(scenarios ? { scenarios } : {}),
         onProgress: (text) => {
           if (process.stderr.isTTY && !out.json) process.stderr.write(`\r\x1b[K${text}`);
