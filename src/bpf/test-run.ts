@@ -36,11 +36,16 @@ export interface TestRunResult {
 
 const XDP_MD_SIZE = 24;
 
-/** struct xdp_md for a test run: the kernel wants data = 0 and data_end = the packet length. */
-export function xdpContext(packetLength: number, options: { ingressIfindex?: number; rxQueue?: number } = {}): Buffer {
+/**
+ * struct xdp_md for a test run. The test run's data is `metadataLength` bytes of XDP metadata
+ * (0..32, a multiple of 4), then the packet: the kernel wants data = the metadata's length and
+ * data_end = the whole length.
+ */
+export function xdpContext(packetLength: number, options: { ingressIfindex?: number; rxQueue?: number; metadataLength?: number } = {}): Buffer {
+  const meta = options.metadataLength ?? 0;
   const ctx = Buffer.alloc(XDP_MD_SIZE);
-  ctx.writeUInt32LE(0, 0); // data
-  ctx.writeUInt32LE(packetLength, 4); // data_end
+  ctx.writeUInt32LE(meta, 0); // data
+  ctx.writeUInt32LE(meta + packetLength, 4); // data_end
   ctx.writeUInt32LE(0, 8); // data_meta
   ctx.writeUInt32LE(options.ingressIfindex ?? 0, 12);
   ctx.writeUInt32LE(options.rxQueue ?? 0, 16);

@@ -23,6 +23,15 @@ export const MAX_FRAME = 1536;
 export const MIN_FRAME_SIZE = 60;
 export const MAX_FRAME_SIZE = 1514;
 const TEMPLATE_VALUE_SIZE = 4 + MAX_FRAME;
+/**
+ * XDP metadata (zeros) ahead of every frame, the most the kernel allows. A live-frames page
+ * holds two struct xdp_buff ahead of its headroom, so a frame starts 368 bytes into its page,
+ * 48 bytes into a cache line: its EtherType in one line, the IP and UDP headers in the next.
+ * NIC drivers start frames on a line, where the headers a filter reads share the first line;
+ * the metadata moves the frame 32 bytes down (16 bytes into a line), so the first 48 bytes
+ * (Ethernet, IPv4 and UDP or the TCP ports) share one line as they would there.
+ */
+export const FRAME_METADATA = 32;
 /** Source ports (echo identifiers) per source address. */
 const PORTS_PER_ADDRESS = 256;
 
@@ -138,6 +147,8 @@ export class TrafficGenerator {
   /** Flow 0's frame, which the program writes into every frame before varying its flow. */
   readonly template: Buffer;
   readonly flows: number;
+  /** What a test run is given: the metadata, then the template. */
+  private readonly framed: Buffer;
 
   constructor(
     options: TemplateOptions,
@@ -150,6 +161,7 @@ export class TrafficGenerator {
     // These frames are really transmitted: every source address they carry is a test address.
     for (const flow of [0, flows - 1]) assertTestAddress(flowSource(set, flow).address, `source address of flow ${flow}`);
     this.template = flowFrame(options);
+    this.framed = Buffer.concat([Buffer.alloc(FRAME_METADATA), this.template]);
     this.object = BpfObject.open(join(packageRoot(), 'build', 'bpf', 'bench_gen.o'));
     try {
       const proto = protocol === 'udp' ? IpProtocol.UDP : protocol === 'tcp' ? IpProtocol.TCP : family === 4 ? IpProtocol.ICMP : IpProtocol.ICMPV6;
@@ -169,8 +181,8 @@ export class TrafficGenerator {
   send(options: GenerateOptions): void {
     if (!Number.isInteger(options.count) || options.count < 1) throw new InvalidArgumentError(`count must be a positive integer, got ${options.count}`);
     this.object.program('xdp_bench_gen').testRun({
-      data: this.template,
-      context: xdpContext(this.template.length, { ingressIfindex: this.ifindex }),
+      data: this.framed,
+      context: xdpContext(this.template.length, { ingressIfindex: this.ifindex, metadataLength: FRAME_METADATA }),
       repeat: options.count,
       liveFrames: true,
       batchSize: options.batchSize ?? 64,
