@@ -5,7 +5,7 @@
  */
 import { enableRunTimeStats, programInfoById, queryXdp } from '../bpf/index.js';
 import { runCommand, type TrafficGenerator } from '../net/index.js';
-import { napiThreads, pinThread, schedStats, vethCounters } from './receiver.js';
+import { napiThreads, pinThread, schedStats, vethCounters, type VethCounters } from './receiver.js';
 import type { ScenarioEnv, ScenarioHandle } from './scenarios.js';
 import type { Sink } from './sink.js';
 
@@ -119,32 +119,30 @@ export async function measureWindow(
   // over the flows, since a full ring refuses frames: with one, the lb at 100,000 flows still
   // saw 15,472 new flows in its first measured window; with three, 1,968.
   await ctx.inSender(() => ctx.gen.send({ count: Math.max(20_000, 3 * ctx.gen.flows), batchSize: settings.batchSize }));
-  await sleep(30);
 
   const arrived = async (): Promise<bigint> => (destination ? (await vethCounters(destination.netns, destination.ifname)).received : 0n);
+  /** The receiver's, the destination's and the other CPU's counts once none has moved for 20 ms:
+   * read so both before and after a window, a frame still on its way to the destination when
+   * the receiver's count is read is in neither or in both. */
+  const settled = async (): Promise<{ rx: VethCounters; dest: bigint; steered: bigint | undefined }> => {
+    let last = { rx: await vethCounters(env.netns, env.ifname), dest: await arrived(), steered: await handle.otherCpu?.frames() };
+    for (let i = 0; i < 50; i++) {
+      await sleep(20);
+      const now = { rx: await vethCounters(env.netns, env.ifname), dest: await arrived(), steered: await handle.otherCpu?.frames() };
+      if (now.rx.received === last.rx.received && now.dest === last.dest && now.steered === last.steered) break;
+      last = now;
+    }
+    return last;
+  };
   const other = handle.otherCpu?.threads() ?? [];
-  const steered0 = await handle.otherCpu?.frames();
+  const { rx: rx0, dest: dest0, steered: steered0 } = await settled();
   const tx0 = await vethCounters(ctx.senderNetns, ctx.senderIfname);
-  const rx0 = await vethCounters(env.netns, env.ifname);
-  const dest0 = await arrived();
   const v0 = handle.verdicts?.();
   const cpu0 = schedStats(napi);
   const other0 = schedStats(other);
   const { sent, seconds } = await ctx.gen.sendFor({ packets: settings.packets, durationS: settings.durationS, batchSize: settings.batchSize }, ctx.inSender);
   // Let the receiver (and the destination, and the other CPU) drain their queues before reading.
-  let rx1 = await vethCounters(env.netns, env.ifname);
-  let dest1 = await arrived();
-  let steered1 = await handle.otherCpu?.frames();
-  for (let i = 0; i < 50; i++) {
-    await sleep(20);
-    const again = await vethCounters(env.netns, env.ifname);
-    const destAgain = await arrived();
-    const steeredAgain = await handle.otherCpu?.frames();
-    if (again.received === rx1.received && destAgain === dest1 && steeredAgain === steered1) break;
-    rx1 = again;
-    dest1 = destAgain;
-    steered1 = steeredAgain;
-  }
+  const { rx: rx1, dest: dest1, steered: steered1 } = await settled();
   const cpu1 = schedStats(napi);
   const other1 = schedStats(other);
   const tx1 = await vethCounters(ctx.senderNetns, ctx.senderIfname);

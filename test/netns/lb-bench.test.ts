@@ -40,10 +40,12 @@ describe('lb benchmark scenarios: frames reach the sink through the load balance
         for (const m of windows) {
           assert.equal(m.sent, packets, `${name}: the generator ran every frame`);
           // The lb balanced every frame (only the sender stack's ARP/ND, if any, went up its stack);
-          // under load the sink's ring may overflow and lose a few of what the lb redirected.
+          // under load the sink's ring may overflow and lose a few of what the lb redirected, and
+          // the lb namespace's own stack may send the sink a router solicitation or MLD report
+          // (CI once counted 8,609 frames at the sink of 8,608 received).
           assert.equal(m.dropped, 0, `${name}: the lb dropped nothing`);
           assert.ok((m.passed ?? 0) <= 10, `${name}: the lb passed ${m.passed} frames (ARP/ND at most)`);
-          assert.ok(m.forwarded !== undefined && m.forwarded >= 0.9 * m.received && m.forwarded <= m.received, `${name}: ${m.forwarded} of ${m.received} received frames reached the sink`);
+          assert.ok(m.forwarded !== undefined && m.forwarded >= 0.9 * m.received && m.forwarded <= m.received + 3, `${name}: ${m.forwarded} of ${m.received} received frames reached the sink`);
         }
         const sample = windows.find((m) => m.sample)?.sample;
         assert.ok(sample, `${name}: a frame was sampled at the sink`);
